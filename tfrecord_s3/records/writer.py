@@ -1,0 +1,59 @@
+"""TFRecordWriter: frames records and writes them (optionally compressed) to any path."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import TYPE_CHECKING, BinaryIO
+
+from ..storage import filesystem
+from .compression import DeflatingWriter, resolve_compression
+from .framing import encode_frame
+
+if TYPE_CHECKING:
+    from ..config import S3Config
+
+class TFRecordWriter:
+    """Write records to ``path`` (local, ``file://`` or ``s3://``) as TensorFlow does.
+
+    ``compression_type``: None / "" / "GZIP" / "ZLIB" / "auto", or an object with a
+    ``compression_type`` attribute (TensorFlow's ``TFRecordOptions``). On S3 the file is a
+    multipart upload, visible only after ``close()``.
+    """
+
+    def __init__(self, path: str, compression_type: object = None, *, config: S3Config | None = None) -> None:
+        if compression_type is not None and not isinstance(compression_type, str):
+            compression_type = getattr(compression_type, "compression_type", None)
+        compression = resolve_compression(compression_type, path)  # type: ignore[arg-type]
+        self.path = path
+        raw = filesystem.open(path, "wb", config=config)
+        self._raw = raw
+        self._sink: BinaryIO = DeflatingWriter(raw, compression) if compression else raw  # type: ignore[assignment]
+        self._closed = False
+
+    def write(self, record: bytes | bytearray | memoryview) -> None:
+        """Append one record."""
+        if self._closed:
+            raise ValueError(f"write to closed TFRecordWriter for {self.path}")
+        self._sink.write(encode_frame(record))
+
+    def flush(self) -> None:
+        if not self._closed:
+            self._sink.flush()
+
+    def close(self) -> None:
+        """Finish the file (and the upload, on S3). Idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._sink.close()
+
+    def __enter__(self) -> TFRecordWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        abort = getattr(self._raw, "abort", None)
+        if exc is not None and abort is not None and not self._closed:
+            # Leave no half-written object behind on S3 (the multipart upload is dropped).
+            self._closed = True
+            abort()
+            return
+        self.close()

@@ -1,0 +1,33 @@
+"""What every storage backend shares: file statistics and the range-reader seam."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class FileStatistics:
+    """What :func:`tfrecord_s3.stat` returns, as TensorFlow's ``file_io.stat`` does."""
+
+    length: int
+    mtime_nsec: int
+    is_directory: bool
+
+
+@runtime_checkable
+class RangeReader(Protocol):
+    """The one seam under every byte stream: a sized object read by byte ranges.
+
+    ``read_range(start, end)`` returns exactly ``end - start`` bytes (end exclusive) or
+    raises a :class:`~tfrecord_s3.errors.StorageError`. Tests and benchmarks plug in an
+    in-memory reader; production plugs in S3 and local files.
+    """
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def path(self) -> str: ...
+
+    def read_range(self, start: int, end: int) -> bytes: ...
