@@ -149,19 +149,23 @@ class DeflatingWriter(io.RawIOBase):
         if compression not in ("GZIP", "ZLIB"):
             raise ConfigError(f"DeflatingWriter needs GZIP or ZLIB, not {compression!r}")
         self._sink = sink
-        self._deflater = zlib.compressobj(level, zlib.DEFLATED, 31 if compression == "GZIP" else 15)
+        self._deflater: zlib._Compress | None = zlib.compressobj(
+            level, zlib.DEFLATED, 31 if compression == "GZIP" else 15
+        )
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._deflater is None:
+            raise ValueError("write to a closed compressed stream")
         out = self._deflater.compress(data)
         if out:
             self._sink.write(out)
         return len(memoryview(data).cast("B"))
 
     def flush(self) -> None:
-        if not self.closed:
+        if self._deflater is not None:
             out = self._deflater.flush(zlib.Z_SYNC_FLUSH)
             if out:
                 self._sink.write(out)
@@ -171,7 +175,9 @@ class DeflatingWriter(io.RawIOBase):
         if self.closed:
             return
         try:
-            self._sink.write(self._deflater.flush(zlib.Z_FINISH))
+            deflater, self._deflater = self._deflater, None
+            if deflater is not None:
+                self._sink.write(deflater.flush(zlib.Z_FINISH))
             self._sink.close()
         finally:
             super().close()

@@ -41,7 +41,7 @@ class FrameReader(Iterator[bytes]):
     :class:`RecordTooLargeError` for a length over ``max_record_bytes`` (before allocating).
     """
 
-    __slots__ = ("_read", "path", "offset", "record_offset", "verify_crc", "max_record_bytes", "records", "_done")
+    __slots__ = ("_done", "_read", "max_record_bytes", "offset", "path", "record_offset", "records", "verify_crc")
 
     def __init__(
         self,
@@ -138,7 +138,9 @@ class FrameReader(Iterator[bytes]):
 
     def _truncated(self, offset: int, detail: str) -> TruncatedRecordError:
         self._done = True
-        return TruncatedRecordError(f"{self.path} at byte {offset}: truncated record: {detail}", path=self.path, offset=offset)
+        return TruncatedRecordError(
+            f"{self.path} at byte {offset}: truncated record: {detail}", path=self.path, offset=offset
+        )
 
     def _corrupt(self, offset: int, part: str, detail: str, length: int = 0) -> CorruptRecordError:
         # A bad length loses the frame boundary for good; a bad data CRC leaves the stream
@@ -148,7 +150,9 @@ class FrameReader(Iterator[bytes]):
         else:
             self.record_offset = offset
             self.offset = offset + FRAME_OVERHEAD + length
-        return CorruptRecordError(f"{self.path} at byte {offset}: corrupted record: {detail}", path=self.path, offset=offset, part=part)
+        return CorruptRecordError(
+            f"{self.path} at byte {offset}: corrupted record: {detail}", path=self.path, offset=offset, part=part
+        )
 
 
 def iter_records(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from ..storage import filesystem
 from .compression import DEFAULT_MAX_RATIO, InflatingReader, resolve_compression
@@ -25,8 +25,12 @@ class RecordFileReader(FrameReader):
 
     __slots__ = ("_stream",)
 
-    def __init__(self, stream: BinaryIO, *, path: str, verify_crc: bool, max_record_bytes: int, start_offset: int) -> None:
-        super().__init__(stream, path=path, verify_crc=verify_crc, max_record_bytes=max_record_bytes, start_offset=start_offset)
+    def __init__(
+        self, stream: BinaryIO, *, path: str, verify_crc: bool, max_record_bytes: int, start_offset: int
+    ) -> None:
+        super().__init__(
+            stream, path=path, verify_crc=verify_crc, max_record_bytes=max_record_bytes, start_offset=start_offset
+        )
         self._stream: BinaryIO | None = stream
 
     def __next__(self) -> bytes:
@@ -49,7 +53,9 @@ class RecordFileReader(FrameReader):
     def __enter__(self) -> RecordFileReader:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 
@@ -70,9 +76,8 @@ def open_records(
     try:
         stream: BinaryIO = raw
         if compression:
-            stream = io.BufferedReader(
-                InflatingReader(raw, compression, max_ratio=max_decompression_ratio), _INFLATED_BUFFER
-            )  # type: ignore[assignment]
+            inflating = InflatingReader(raw, compression, max_ratio=max_decompression_ratio)
+            stream = cast(BinaryIO, io.BufferedReader(inflating, _INFLATED_BUFFER))
             _skip(stream, start_offset)
         elif start_offset:
             raw.seek(start_offset)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from ..storage import filesystem
 from .compression import DeflatingWriter, resolve_compression
@@ -11,6 +11,7 @@ from .framing import encode_frame
 
 if TYPE_CHECKING:
     from ..config import S3Config
+
 
 class TFRecordWriter:
     """Write records to ``path`` (local, ``file://`` or ``s3://``) as TensorFlow does.
@@ -21,13 +22,16 @@ class TFRecordWriter:
     """
 
     def __init__(self, path: str, compression_type: object = None, *, config: S3Config | None = None) -> None:
-        if compression_type is not None and not isinstance(compression_type, str):
-            compression_type = getattr(compression_type, "compression_type", None)
-        compression = resolve_compression(compression_type, path)  # type: ignore[arg-type]
+        ctype: str | None = (
+            compression_type
+            if compression_type is None or isinstance(compression_type, str)
+            else getattr(compression_type, "compression_type", None)
+        )
+        compression = resolve_compression(ctype, path)
         self.path = path
         raw = filesystem.open(path, "wb", config=config)
         self._raw = raw
-        self._sink: BinaryIO = DeflatingWriter(raw, compression) if compression else raw  # type: ignore[assignment]
+        self._sink: BinaryIO = cast(BinaryIO, DeflatingWriter(raw, compression)) if compression else raw
         self._closed = False
 
     def write(self, record: bytes | bytearray | memoryview) -> None:
@@ -49,7 +53,9 @@ class TFRecordWriter:
     def __enter__(self) -> TFRecordWriter:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         abort = getattr(self._raw, "abort", None)
         if exc is not None and abort is not None and not self._closed:
             # Leave no half-written object behind on S3 (the multipart upload is dropped).

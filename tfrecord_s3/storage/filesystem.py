@@ -17,7 +17,7 @@ def is_s3(path: str) -> bool:
     return path.startswith(S3_SCHEME)
 
 
-def open(path: str, mode: str = "rb", *, config: S3Config | None = None) -> BinaryIO:  # noqa: A001
+def open(path: str, mode: str = "rb", *, config: S3Config | None = None) -> BinaryIO:
     """Open ``path`` for binary reading ("rb": seekable; ranged GETs on S3) or writing ("wb":
     multipart upload on S3). Raises ObjectNotFoundError, AccessDeniedError, StorageError."""
     if is_s3(path):

@@ -86,7 +86,9 @@ class LocalRangeReader:
     def read_range(self, start: int, end: int) -> bytes:
         data = os.pread(self._fd, end - start, start)
         if len(data) != end - start:
-            raise StorageError(f"read {self._path}: short read at byte {start + len(data)}", path=self._path, operation="read")
+            raise StorageError(
+                f"read {self._path}: short read at byte {start + len(data)}", path=self._path, operation="read"
+            )
         return data
 
     def close(self) -> None:
