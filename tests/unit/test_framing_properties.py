@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import tfrecord_s3 as tfr
 from tfrecord_s3.records.crc import crc32c, mask, masked_crc, unmask
-from tfrecord_s3.records.framing import FRAME_OVERHEAD, FrameReader, encode_frame
+from tfrecord_s3.records.framing import FRAME_OVERHEAD, encode_frame, iter_frames
 
 records_st = st.lists(st.binary(max_size=300), max_size=12)
 
@@ -52,11 +52,9 @@ def test_crc_known_answers() -> None:
 
 @given(records=records_st, chunk=st.integers(min_value=1, max_value=64))
 def test_round_trip_at_any_chunking(records: list[bytes], chunk: int) -> None:
-    reader = FrameReader(ChunkedStream(frames(records), chunk))  # type: ignore[arg-type]
-    got = list(reader)
+    got = list(iter_frames(ChunkedStream(frames(records), chunk)))  # type: ignore[arg-type]
     assert got == records
     assert all(type(r) is bytes for r in got)
-    assert reader.offset == sum(len(r) + FRAME_OVERHEAD for r in records)
 
 
 @settings(max_examples=200)
@@ -74,7 +72,7 @@ def test_any_single_bit_flip_raises(records: list[bytes], data: st.DataObject) -
     victim = max(i for i, s in enumerate(starts) if s <= bit // 8)
     got: list[bytes] = []
     with pytest.raises(tfr.RecordError) as caught:
-        for r in FrameReader(io.BytesIO(bytes(blob)), path="mem"):
+        for r in iter_frames(io.BytesIO(bytes(blob)), path="mem"):
             got.append(r)
     assert got == records[:victim]
     assert caught.value.offset == starts[victim]
@@ -92,7 +90,7 @@ def test_any_cut_point_yields_the_records_before_it_then_raises(records: list[by
         if pos <= cut:
             whole.append(r)
     got: list[bytes] = []
-    reader = FrameReader(io.BytesIO(blob[:cut]), path="mem")
+    reader = iter_frames(io.BytesIO(blob[:cut]), path="mem")
     if cut in {sum(len(r) + FRAME_OVERHEAD for r in records[:k]) for k in range(len(records) + 1)}:
         got = list(reader)  # a cut on a record boundary is a clean, shorter file
     else:
@@ -109,16 +107,16 @@ def test_length_over_cap_fails_before_allocating() -> None:
         header = struct.pack("<Q", length)
         blob = header + struct.pack("<I", masked_crc(header))
         with pytest.raises(tfr.RecordTooLargeError) as caught:
-            list(FrameReader(io.BytesIO(blob), path="mem", max_record_bytes=1024))
+            list(iter_frames(io.BytesIO(blob), path="mem", max_record_bytes=1024))
         assert caught.value.offset == 0
         assert str(length) in str(caught.value)
     # exactly at the cap is fine
-    assert list(FrameReader(io.BytesIO(encode_frame(b"x" * 1024)), max_record_bytes=1024)) == [b"x" * 1024]
+    assert list(iter_frames(io.BytesIO(encode_frame(b"x" * 1024)), max_record_bytes=1024)) == [b"x" * 1024]
 
 
 def test_short_inputs_1_to_11_bytes_are_truncated_headers() -> None:
     blob = encode_frame(b"abc")
-    assert list(FrameReader(io.BytesIO(b""))) == []
+    assert list(iter_frames(io.BytesIO(b""))) == []
     for n in range(1, 12):
         with pytest.raises(tfr.TruncatedRecordError):
-            list(FrameReader(io.BytesIO(blob[:n])))
+            list(iter_frames(io.BytesIO(blob[:n])))

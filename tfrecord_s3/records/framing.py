@@ -8,14 +8,14 @@ A TFRecord file is a sequence of frames::
     uint32 masked_crc32c(data)
 
 This module sees only a binary stream (``read(n)``), never a filesystem or S3. Its hot loop
-lives in :meth:`FrameReader.__next__` alone so it can be profiled or swapped for a compiled
+lives in :func:`iter_frames` alone so it can be profiled or swapped for a compiled
 kernel without touching callers.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from ..errors import ConfigError, CorruptRecordError, RecordTooLargeError, TruncatedRecordError
@@ -31,139 +31,136 @@ _HEADER = struct.Struct("<QI")
 _FOOTER = struct.Struct("<I")
 
 
-class FrameReader(Iterator[bytes]):
-    """Iterate the records of ``stream`` as fresh ``bytes``.
-
-    ``offset`` is the byte offset (in the uncompressed stream) of the next record's header;
-    ``record_offset`` that of the record most recently returned. Raises
-    :class:`TruncatedRecordError` when the stream ends inside a frame (including trailing
-    bytes too short for a header), :class:`CorruptRecordError` on a CRC mismatch and
-    :class:`RecordTooLargeError` for a length over ``max_record_bytes`` (before allocating).
-    """
-
-    __slots__ = ("_done", "_read", "max_record_bytes", "offset", "path", "record_offset", "records", "verify_crc")
-
-    def __init__(
-        self,
-        stream: BinaryIO,
-        *,
-        path: str = "<stream>",
-        verify_crc: bool = True,
-        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
-        start_offset: int = 0,
-    ) -> None:
-        if max_record_bytes < 0:
-            raise ConfigError(f"max_record_bytes must be >= 0, not {max_record_bytes}")
-        self._read = stream.read
-        self.path = path
-        self.offset = start_offset
-        self.record_offset = start_offset
-        self.verify_crc = verify_crc
-        self.max_record_bytes = max_record_bytes
-        self.records = 0
-        self._done = False
-
-    def __iter__(self) -> FrameReader:
-        return self
-
-    def __next__(self) -> bytes:
-        if self._done:
-            raise StopIteration
-        offset = self.offset
-        try:
-            header = self._read(HEADER_BYTES)
-            if len(header) != HEADER_BYTES:
-                header = self._read_exact(header, HEADER_BYTES)
-                if not header:
-                    self._done = True
-                    raise StopIteration
-                if len(header) != HEADER_BYTES:
-                    raise self._truncated(offset, f"{len(header)} bytes where a 12-byte record header should be")
-            length, length_crc = _HEADER.unpack(header)
-            if self.verify_crc and crc32c(header[:8]) != unmask(length_crc):
-                raise self._corrupt(offset, "length", "length CRC mismatch")
-            if length > self.max_record_bytes:
-                self._done = True
-                raise RecordTooLargeError(
-                    f"{self.path} at byte {offset}: record length {length} is over the cap of "
-                    f"{self.max_record_bytes} bytes (raise max_record_bytes if this is real)",
-                    path=self.path,
-                    offset=offset,
-                    part="length",
-                )
-            data = self._read(length)
-            if len(data) != length:
-                data = self._read_exact(data, length)
-                if len(data) != length:
-                    raise self._truncated(offset, f"record of {length} bytes cut after {len(data)} bytes of data")
-            footer = self._read(FOOTER_BYTES)
-            if len(footer) != FOOTER_BYTES:
-                footer = self._read_exact(footer, FOOTER_BYTES)
-                if len(footer) != FOOTER_BYTES:
-                    raise self._truncated(offset, f"record of {length} bytes cut inside its data CRC")
-            if self.verify_crc and crc32c(data) != unmask(_FOOTER.unpack(footer)[0]):
-                raise self._corrupt(
-                    offset, "data", f"data CRC mismatch (data starts at byte {offset + HEADER_BYTES})", length
-                )
-        except StreamDamage as exc:
-            self._done = True
-            if exc.kind == "truncated":
-                raise TruncatedRecordError(
-                    f"{self.path}: {exc.detail}, in the record at uncompressed byte {offset}",
-                    path=self.path,
-                    offset=offset,
-                ) from None
-            raise CorruptRecordError(
-                f"{self.path}: {exc.detail}, in the record at uncompressed byte {offset}",
-                path=self.path,
-                offset=offset,
-                part="stream",
-            ) from None
-        self.record_offset = offset
-        self.offset = offset + FRAME_OVERHEAD + length
-        self.records += 1
-        return data
-
-    def _read_exact(self, first: bytes, size: int) -> bytes:
-        # Slow path for streams that return short reads: keep reading until size or EOF.
-        parts = [first]
-        got = len(first)
-        while got < size:
-            more = self._read(size - got)
-            if not more:
-                break
-            parts.append(more)
-            got += len(more)
-        return b"".join(parts)
-
-    def _truncated(self, offset: int, detail: str) -> TruncatedRecordError:
-        self._done = True
-        return TruncatedRecordError(
-            f"{self.path} at byte {offset}: truncated record: {detail}", path=self.path, offset=offset
-        )
-
-    def _corrupt(self, offset: int, part: str, detail: str, length: int = 0) -> CorruptRecordError:
-        # A bad length loses the frame boundary for good; a bad data CRC leaves the stream
-        # positioned at the next frame, so a caller that opted in may continue (skip_record).
-        if part == "length":
-            self._done = True
-        else:
-            self.record_offset = offset
-            self.offset = offset + FRAME_OVERHEAD + length
-        return CorruptRecordError(
-            f"{self.path} at byte {offset}: corrupted record: {detail}", path=self.path, offset=offset, part=part
-        )
+# Records up to this size are read together with their footer in one call and sliced;
+# larger ones are read on their own so their bytes are copied exactly once.
+_SMALL_RECORD = 64 * 1024
+_MASK_DELTA = 0xA282EAD8
+_U32 = 0xFFFFFFFF
 
 
-def iter_records(
+def iter_frames(
     stream: BinaryIO,
     *,
     path: str = "<stream>",
     verify_crc: bool = True,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    start_offset: int = 0,
+    on_data_error: Callable[[CorruptRecordError], None] | None = None,
 ) -> Iterator[bytes]:
-    """Records of ``stream`` in order; see :class:`FrameReader` for the errors."""
-    return FrameReader(stream, path=path, verify_crc=verify_crc, max_record_bytes=max_record_bytes)
+    """Yield the records of ``stream`` in order, each a fresh ``bytes``.
+
+    ``start_offset`` is the stream's position (used in error offsets). A record's offset is
+    ``start_offset`` plus the sizes of the frames before it (``len(record) + 16`` each), so
+    callers that need positions derive them without any cost here.
+
+    Raises :class:`TruncatedRecordError` when the stream ends inside a frame (including
+    trailing bytes too short for a header), :class:`CorruptRecordError` on a CRC mismatch or
+    damaged compressed stream, and :class:`RecordTooLargeError` for a length over
+    ``max_record_bytes`` (before allocating). A data CRC mismatch leaves the frame boundary
+    intact: with ``on_data_error`` set, the error is passed to it and iteration continues
+    with the next record (opt-in skipping); otherwise it is raised.
+    """
+    if max_record_bytes < 0:
+        raise ConfigError(f"max_record_bytes must be >= 0, not {max_record_bytes}")
+    # The hot loop: everything it touches is a local.
+    read = stream.read
+    unpack_header = _HEADER.unpack
+    unpack_footer = _FOOTER.unpack_from
+    crc = crc32c
+    delta = _MASK_DELTA
+    u32 = _U32
+    small = _SMALL_RECORD
+    cap = max_record_bytes
+    offset = start_offset
+    try:
+        while True:
+            header = read(HEADER_BYTES)
+            if len(header) != HEADER_BYTES:
+                header = _read_more(read, header, HEADER_BYTES)
+                if not header:
+                    return
+                if len(header) != HEADER_BYTES:
+                    raise _truncated(path, offset, f"{len(header)} bytes where a 12-byte record header should be")
+            length, stored = unpack_header(header)
+            if verify_crc:
+                c = crc(header[:8])
+                if ((c >> 15 | c << 17) + delta) & u32 != stored:
+                    raise _corrupt(path, offset, "length", "length CRC mismatch")
+            if length > cap:
+                raise RecordTooLargeError(
+                    f"{path} at byte {offset}: record length {length} is over the cap of {cap} bytes "
+                    "(raise max_record_bytes if this is real)",
+                    path=path,
+                    offset=offset,
+                    part="length",
+                )
+            if length <= small:
+                want = length + FOOTER_BYTES
+                body = read(want)
+                if len(body) != want:
+                    body = _read_more(read, body, want)
+                    if len(body) != want:
+                        raise _truncated(path, offset, _cut_detail(length, len(body)))
+                data = body[:length]
+                stored = unpack_footer(body, length)[0]
+            else:
+                data = read(length)
+                if len(data) != length:
+                    data = _read_more(read, data, length)
+                    if len(data) != length:
+                        raise _truncated(path, offset, _cut_detail(length, len(data)))
+                footer = read(FOOTER_BYTES)
+                if len(footer) != FOOTER_BYTES:
+                    footer = _read_more(read, footer, FOOTER_BYTES)
+                    if len(footer) != FOOTER_BYTES:
+                        raise _truncated(path, offset, _cut_detail(length, length + len(footer)))
+                stored = unpack_footer(footer, 0)[0]
+            if verify_crc:
+                c = crc(data)
+                if ((c >> 15 | c << 17) + delta) & u32 != stored:
+                    error = _corrupt(
+                        path, offset, "data", f"data CRC mismatch (data starts at byte {offset + HEADER_BYTES})"
+                    )
+                    if on_data_error is None:
+                        raise error
+                    on_data_error(error)
+                    offset += FRAME_OVERHEAD + length
+                    continue
+            offset += FRAME_OVERHEAD + length
+            yield data
+    except StreamDamage as exc:
+        cls = TruncatedRecordError if exc.kind == "truncated" else CorruptRecordError
+        error = cls(f"{path}: {exc.detail}, in the record at uncompressed byte {offset}", path=path, offset=offset)
+        if isinstance(error, CorruptRecordError):
+            error.part = "stream"
+        raise error from None
+
+
+def _read_more(read: Callable[[int], bytes], first: bytes, size: int) -> bytes:
+    # Slow path for streams that return short reads: keep reading until size or EOF.
+    parts = [first]
+    got = len(first)
+    while got < size:
+        more = read(size - got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+def _cut_detail(length: int, got: int) -> str:
+    if got <= length:
+        return f"record of {length} bytes cut after {got} bytes of data"
+    return f"record of {length} bytes cut inside its data CRC"
+
+
+def _truncated(path: str, offset: int, detail: str) -> TruncatedRecordError:
+    return TruncatedRecordError(f"{path} at byte {offset}: truncated record: {detail}", path=path, offset=offset)
+
+
+def _corrupt(path: str, offset: int, part: str, detail: str) -> CorruptRecordError:
+    return CorruptRecordError(f"{path} at byte {offset}: corrupted record: {detail}", path=path, offset=offset, part=part)
 
 
 def encode_frame(data: bytes | bytearray | memoryview) -> bytes:

@@ -3,60 +3,18 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-from types import TracebackType
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 from ..storage import filesystem
+from ..errors import CorruptRecordError
 from .compression import DEFAULT_MAX_RATIO, InflatingReader, resolve_compression
-from .framing import DEFAULT_MAX_RECORD_BYTES, FrameReader
+from .framing import DEFAULT_MAX_RECORD_BYTES, iter_frames
 
 if TYPE_CHECKING:
     from ..config import S3Config
 
 _INFLATED_BUFFER = 1 << 20
-
-
-class RecordFileReader(FrameReader):
-    """A :class:`FrameReader` that owns its file and closes it when iteration ends.
-
-    Usable as a context manager; ``close()`` is idempotent.
-    """
-
-    __slots__ = ("_stream",)
-
-    def __init__(
-        self, stream: BinaryIO, *, path: str, verify_crc: bool, max_record_bytes: int, start_offset: int
-    ) -> None:
-        super().__init__(
-            stream, path=path, verify_crc=verify_crc, max_record_bytes=max_record_bytes, start_offset=start_offset
-        )
-        self._stream: BinaryIO | None = stream
-
-    def __next__(self) -> bytes:
-        try:
-            return super().__next__()
-        except StopIteration:
-            self.close()
-            raise
-        except BaseException as exc:
-            # A data CRC failure leaves the stream usable (skip_record); anything else ends it.
-            if getattr(exc, "part", None) != "data":
-                self.close()
-            raise
-
-    def close(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            stream.close()
-
-    def __enter__(self) -> RecordFileReader:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 def open_records(
@@ -68,9 +26,14 @@ def open_records(
     max_decompression_ratio: float = DEFAULT_MAX_RATIO,
     start_offset: int = 0,
     config: S3Config | None = None,
-) -> RecordFileReader:
-    """A reader of the records of ``path``, starting at the record header at ``start_offset``
-    (an offset in the uncompressed stream, as :attr:`FrameReader.offset` reports)."""
+    on_data_error: Callable[[CorruptRecordError], None] | None = None,
+) -> Iterator[bytes]:
+    """The records of ``path``, from the record header at ``start_offset`` (an offset in the
+    uncompressed stream: the sum of ``len(record) + 16`` over the records before it).
+
+    The file is opened now (so a missing file raises here) and closed when iteration ends,
+    fails, or the iterator is closed or garbage-collected. See :func:`iter_frames` for
+    ``on_data_error`` (opt-in skipping of records whose data CRC fails)."""
     compression = resolve_compression(compression_type, path)
     raw = filesystem.open(path, "rb", config=config)
     try:
@@ -84,9 +47,22 @@ def open_records(
     except BaseException:
         raw.close()
         raise
-    return RecordFileReader(
-        stream, path=path, verify_crc=verify_crc, max_record_bytes=max_record_bytes, start_offset=start_offset
+    frames = iter_frames(
+        stream,
+        path=path,
+        verify_crc=verify_crc,
+        max_record_bytes=max_record_bytes,
+        start_offset=start_offset,
+        on_data_error=on_data_error,
     )
+    return _owning(frames, stream)
+
+
+def _owning(frames: Iterator[bytes], stream: BinaryIO) -> Iterator[bytes]:
+    try:
+        yield from frames
+    finally:
+        stream.close()
 
 
 def _skip(stream: BinaryIO, count: int) -> None:
