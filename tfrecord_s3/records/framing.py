@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 from ..errors import ConfigError, CorruptRecordError, RecordTooLargeError, TruncatedRecordError
 from .compression import StreamDamage
-from .crc import crc32c, masked_crc, unmask
+from .crc import crc32c, masked_crc
 
 HEADER_BYTES = 12
 FOOTER_BYTES = 4
@@ -160,7 +160,9 @@ def _truncated(path: str, offset: int, detail: str) -> TruncatedRecordError:
 
 
 def _corrupt(path: str, offset: int, part: str, detail: str) -> CorruptRecordError:
-    return CorruptRecordError(f"{path} at byte {offset}: corrupted record: {detail}", path=path, offset=offset, part=part)
+    return CorruptRecordError(
+        f"{path} at byte {offset}: corrupted record: {detail}", path=path, offset=offset, part=part
+    )
 
 
 def encode_frame(data: bytes | bytearray | memoryview) -> bytes:

@@ -6,8 +6,8 @@ import io
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, BinaryIO, cast
 
-from ..storage import filesystem
 from ..errors import CorruptRecordError
+from ..storage import filesystem
 from .compression import DEFAULT_MAX_RATIO, InflatingReader, resolve_compression
 from .framing import DEFAULT_MAX_RECORD_BYTES, iter_frames
 
