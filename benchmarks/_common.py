@@ -1,0 +1,264 @@
+"""Shared plumbing for our side of the benchmarks: where things live, running a peer script in
+its virtualenv, turning measurements into rows, and writing ``benchmarks/out/<name>.json``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .peers._common import Measurement
+
+REPO = Path(__file__).resolve().parent.parent
+OUT_DIR = REPO / "benchmarks" / "out"
+# Generated data, the s3rver install and its data directories: gitignored, outside the package.
+WORK_DIR = Path(os.environ.get("TFR_BENCH_DIR", str(REPO / ".bench")))
+VENVS = Path(os.environ.get("TFR_BENCH_VENVS", "/work/.venvs"))
+TF_VENV = VENVS / "tf"
+PEERS_VENV = VENVS / "peers"
+PEER_TIMEOUT = 600.0
+
+
+@dataclass
+class Settings:
+    quick: bool
+    repeats: int
+
+    @property
+    def label(self) -> str:
+        return "quick" if self.quick else "full"
+
+
+def parse_settings(description: str, argv: list[str] | None = None) -> Settings:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="small data, fewer repeats (< 2 min in all)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per reader (median reported)")
+    args = parser.parse_args(argv)
+    repeats = args.repeats if args.repeats is not None else (2 if args.quick else 3)
+    return Settings(quick=bool(args.quick), repeats=max(1, repeats))
+
+
+@dataclass
+class Row:
+    """One line of the results table."""
+
+    bench: str
+    reader: str
+    scenario: str
+    kind: str  # "ours" | "peer" | "ceiling"
+    records: int
+    bytes: int
+    median_seconds: float
+    records_per_s: float | None
+    mb_per_s: float
+    cpu_s_per_gb: float | None = None
+    first_record_s: float | None = None
+    peak_rss_mb: float | None = None
+    rss_delta_mb: float | None = None
+    repeats: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def to_row(bench: str, kind: str, m: Measurement) -> Row:
+    seconds = statistics.median(m.seconds)
+    cpu = statistics.median(m.cpu_seconds) if m.cpu_seconds else None
+    first = statistics.median(m.first_record_seconds) if m.first_record_seconds else None
+    return Row(
+        bench=bench,
+        reader=m.reader,
+        scenario=m.scenario,
+        kind=kind,
+        records=m.records,
+        bytes=m.bytes,
+        median_seconds=round(seconds, 4),
+        records_per_s=round(m.records / seconds) if m.records else None,
+        mb_per_s=round(m.bytes / seconds / 1e6, 1),
+        cpu_s_per_gb=round(cpu / (m.bytes / 1e9), 3) if cpu is not None and m.bytes else None,
+        first_record_s=round(first, 4) if first is not None else None,
+        peak_rss_mb=m.peak_rss_mb,
+        rss_delta_mb=m.rss_delta_mb,
+        repeats=len(m.seconds),
+        extra=m.extra,
+    )
+
+
+@dataclass
+class Target:
+    """A goal for one of our figures. ``kind``: "ratio" (ours / baseline >= target, the baseline
+    measured in the same run), "min" (ours >= target) or "max" (ours < target)."""
+
+    name: str
+    ours: float | None
+    baseline: float | None
+    unit: str
+    target: float
+    kind: str = "ratio"
+    baseline_name: str = ""
+    ratio: float | None = None
+    met: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.ours is None:
+            return
+        if self.kind == "ratio":
+            if self.baseline:
+                self.ratio = round(self.ours / self.baseline, 3)
+                self.met = self.ratio >= self.target
+        elif self.kind == "min":
+            self.met = self.ours >= self.target
+        elif self.kind == "max":
+            self.met = self.ours < self.target
+        else:
+            raise ValueError(f"unknown target kind {self.kind!r}")
+
+    @property
+    def goal(self) -> str:
+        if self.kind == "ratio":
+            return f">= {self.target:g}x {self.baseline_name}"
+        return f"{'>=' if self.kind == 'min' else '<'} {self.target:g} {self.unit}"
+
+
+@dataclass
+class Results:
+    bench: str
+    settings: Settings
+    rows: list[Row] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def add(self, kind: str, measurement: Measurement) -> Row:
+        row = to_row(self.bench, kind, measurement)
+        self.rows.append(row)
+        rate = f"{row.records_per_s:>9,} rec/s" if row.records_per_s else " " * 15
+        print(
+            f"  [{self.bench}] {row.reader:<44} {row.scenario:<26} {rate} {row.mb_per_s:>8.1f} MB/s"
+            + (f"  rss+{row.rss_delta_mb:.0f} MB" if row.rss_delta_mb is not None else ""),
+            flush=True,
+        )
+        return row
+
+    def note(self, text: str) -> None:
+        print(f"  [{self.bench}] note: {text}", flush=True)
+        self.notes.append(text)
+
+    def target(self, target: Target) -> None:
+        self.targets.append(target)
+        verdict = {True: "met", False: "MISSED", None: "n/a"}[target.met]
+        ratio = f" ratio {target.ratio:.2f}" if target.ratio is not None else ""
+        print(
+            f"  [{self.bench}] target {target.name}: {target.ours} {target.unit}{ratio} ({target.goal}): {verdict}",
+            flush=True,
+        )
+
+    def find(self, reader: str, scenario: str | None = None) -> Row | None:
+        for row in self.rows:
+            if row.reader == reader and (scenario is None or row.scenario == scenario):
+                return row
+        return None
+
+    def write(self) -> Path:
+        OUT_DIR.mkdir(parents=True, exist_ok=True)
+        path = OUT_DIR / f"{self.bench}.json"
+        payload = {
+            "bench": self.bench,
+            "mode": self.settings.label,
+            "repeats": self.settings.repeats,
+            "rows": [asdict(r) for r in self.rows],
+            "targets": [asdict(t) for t in self.targets],
+            "notes": self.notes,
+            "versions": self.versions,
+        }
+        path.write_text(json.dumps(payload, indent=2) + "\n")
+        print(f"  [{self.bench}] wrote {path.relative_to(REPO)}", flush=True)
+        return path
+
+
+@dataclass
+class PeerOutput:
+    measurements: list[Measurement]
+    versions: dict[str, str]
+    notes: list[str]
+
+
+def venv_python(venv: Path) -> Path | None:
+    python = venv / "bin" / "python"
+    return python if python.exists() else None
+
+
+def run_peer(venv: Path, module: str, args: dict[str, Any], *, env: dict[str, str] | None = None) -> PeerOutput:
+    """Runs ``benchmarks.peers.<module>`` with the venv's python and parses its JSON line.
+
+    Raises RuntimeError with the tail of stderr when the venv is missing or the script fails;
+    callers turn that into a note and go on.
+    """
+    python = venv_python(venv)
+    if python is None:
+        raise RuntimeError(f"no virtualenv at {venv} (run benchmarks/setup_peers.sh)")
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO), **(env or {})}
+    try:
+        done = subprocess.run(
+            [str(python), "-m", f"benchmarks.peers.{module}", json.dumps(args)],
+            cwd=REPO,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=PEER_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"peer {module} timed out after {PEER_TIMEOUT:.0f} s") from exc
+    line = next((x for x in reversed(done.stdout.splitlines()) if x.startswith("{")), None)
+    if done.returncode != 0 or line is None:
+        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+        raise RuntimeError(f"peer {module} exited {done.returncode}: {tail[-400:]}")
+    payload = json.loads(line)
+    return PeerOutput(
+        measurements=[Measurement(**m) for m in payload["measurements"]],
+        versions=dict(payload.get("versions", {})),
+        notes=list(payload.get("notes", [])),
+    )
+
+
+def add_peer(
+    results: Results, venv: Path, module: str, args: dict[str, Any], env: dict[str, str] | None = None
+) -> None:
+    """Runs a peer and adds its rows, versions and notes; a failure becomes a note."""
+    print(f"  [{results.bench}] peer {module} ...", flush=True)
+    try:
+        output = run_peer(venv, module, args, env=env)
+    except RuntimeError as exc:
+        results.note(f"skipped peer {module}: {exc}")
+        return
+    for measurement in output.measurements:
+        kind = "ceiling" if measurement.extra.get("ceiling") else "peer"
+        results.add(kind, measurement)
+    results.versions.update(output.versions)
+    for text in output.notes:
+        results.note(text)
+
+
+def own_versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    versions = {"python": platform.python_version()}
+    for name in ("boto3", "crc32c", "numpy", "protobuf"):
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    sys.path.insert(0, str(REPO))
+    try:
+        import tfrecord_s3
+
+        versions["tfrecord_s3"] = str(getattr(tfrecord_s3, "__version__", "?"))
+    except ImportError:
+        pass
+    return versions

@@ -1,0 +1,38 @@
+"""Our library's pieces, looked up at run time: layers land at different times, and a section
+whose piece is missing is skipped with a printed note instead of failing the whole run."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ._common import REPO
+
+if str(REPO) not in __import__("sys").path:
+    __import__("sys").path.insert(0, str(REPO))
+
+
+class Missing(Exception):
+    """A piece of the library is not importable yet."""
+
+
+def piece(module: str, *names: str) -> tuple[Any, ...]:
+    """``names`` from ``module``; raises :class:`Missing` naming what is absent."""
+    try:
+        loaded = importlib.import_module(module)
+    except ImportError as exc:
+        raise Missing(f"{module} not importable ({exc})") from exc
+    found = []
+    for name in names:
+        value = getattr(loaded, name, None)
+        if value is None:
+            raise Missing(f"{module}.{name} not available yet")
+        found.append(value)
+    return tuple(found)
+
+
+def feature_spec(spec: dict[str, tuple[str, list[int]]]) -> dict[str, Any]:
+    """FEATURE_SPEC as our FixedLenFeature objects."""
+    (fixed,) = piece("tfrecord_s3.decode", "FixedLenFeature")
+    dtypes = {"bytes": "bytes", "int64": "int64", "float32": "float32"}
+    return {name: fixed(shape, dtypes[dtype]) for name, (dtype, shape) in spec.items()}

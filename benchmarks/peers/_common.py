@@ -1,0 +1,133 @@
+"""Helpers shared by the peer scripts and our own benchmarks. Standard library only: these run
+inside the peer virtualenvs too, where neither numpy nor tfrecord_s3 is installed."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process, from /proc (Linux)."""
+    with open("/proc/self/statm", "rb") as statm:
+        return int(statm.read().split()[1]) * _PAGE
+
+
+class PeakRSS:
+    """Samples RSS on a daemon thread; ``delta`` is the peak above the RSS at ``start``.
+
+    ru_maxrss cannot do this: it is the peak over the whole process life, so a second
+    measurement in the same process would inherit the first one's peak.
+    """
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.start_bytes = 0
+        self.peak_bytes = 0
+
+    def __enter__(self) -> PeakRSS:
+        self.start_bytes = self.peak_bytes = rss_bytes()
+        self._thread = threading.Thread(target=self._sample, name="peak-rss", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.peak_bytes = max(self.peak_bytes, rss_bytes())
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.peak_bytes = max(self.peak_bytes, rss_bytes())
+
+    @property
+    def delta_mb(self) -> float:
+        return (self.peak_bytes - self.start_bytes) / 1e6
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak_bytes / 1e6
+
+
+@dataclass
+class Measurement:
+    """One reader on one input, timed ``len(seconds)`` times. Units: bytes are file bytes
+    (frames included), MB = 1e6 bytes; rates are computed by the report from the median."""
+
+    reader: str
+    scenario: str
+    records: int
+    bytes: int
+    seconds: list[float] = field(default_factory=list)
+    cpu_seconds: list[float] = field(default_factory=list)
+    first_record_seconds: list[float] = field(default_factory=list)
+    peak_rss_mb: float | None = None
+    rss_delta_mb: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@contextmanager
+def timed(measurement: Measurement) -> Iterator[None]:
+    """Appends the wall and CPU (all threads of this process) seconds of the block."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    yield
+    measurement.seconds.append(time.perf_counter() - wall)
+    measurement.cpu_seconds.append(time.process_time() - cpu)
+
+
+def measure(
+    reader: str, scenario: str, run: Callable[[], tuple[int, int]], repeats: int, *, track_memory: bool = True
+) -> Measurement:
+    """Runs ``run`` (returning records, bytes) ``repeats`` times; memory is tracked over all runs."""
+    result = Measurement(reader=reader, scenario=scenario, records=0, bytes=0)
+    tracker = PeakRSS()
+    with tracker if track_memory else _null():
+        for _ in range(repeats):
+            with timed(result):
+                result.records, result.bytes = run()
+    if track_memory:
+        result.peak_rss_mb = round(tracker.peak_mb, 1)
+        result.rss_delta_mb = round(tracker.delta_mb, 1)
+    return result
+
+
+@contextmanager
+def _null() -> Iterator[None]:
+    yield
+
+
+def read_args() -> dict[str, Any]:
+    """The JSON object a peer script gets as its only argument."""
+    if len(sys.argv) != 2:
+        raise SystemExit(f"usage: python -m {sys.argv[0]} '<json arguments>'")
+    args = json.loads(sys.argv[1])
+    if not isinstance(args, dict):
+        raise SystemExit("the argument must be a JSON object")
+    return args
+
+
+def emit(measurements: list[Measurement], versions: dict[str, str], notes: list[str]) -> None:
+    """Prints the one result line the parent parses (the last line of stdout starting '{')."""
+    payload = {"measurements": [asdict(m) for m in measurements], "versions": versions, "notes": notes}
+    sys.stdout.write("\n" + json.dumps(payload) + "\n")
+    sys.stdout.flush()
+
+
+def finish(code: int = 0) -> None:
+    """Ends a peer process without interpreter teardown: TensorFlow with tensorflow-io aborts
+    at exit once it touched s3:// ("pure virtual method called", tensorflow/io#2039)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,0 +1,79 @@
+"""PyPI ``tfrecord`` (1.14): its iterator (no CRC check at all) over a local file and over s3fs,
+and its decoding loader (per-record protobuf -> numpy). Run in the peers venv.
+
+Its iterator takes only a local path (it calls ``io.open`` and ``os.path.getsize``), so for S3
+we hand it s3fs's file object through a small shim: what a user would have to do too.
+
+Arguments: {"local": {"path", "bytes"} | null, "s3": {"url", "bytes", "endpoint"} | null,
+            "spec", "decode_records": int, "repeats"}
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import itertools
+import types
+from typing import Any
+
+from benchmarks.peers._common import Measurement, emit, finish, measure, read_args
+
+_TYPES = {"bytes": "byte", "int64": "int", "float32": "float"}
+
+
+def _s3_shim(fs: Any) -> types.SimpleNamespace:
+    """Stands in for the ``io`` and ``os`` modules inside ``tfrecord.reader``."""
+    return types.SimpleNamespace(
+        open=lambda path, mode="rb": fs.open(path, mode),
+        path=types.SimpleNamespace(getsize=fs.size),
+    )
+
+
+def main() -> None:
+    args = read_args()
+    from tfrecord import reader
+
+    repeats = int(args["repeats"])
+    results: list[Measurement] = []
+    notes: list[str] = []
+
+    def iterate(path: str, size: int) -> tuple[int, int]:
+        records = 0
+        for _ in reader.tfrecord_iterator(path):
+            records += 1
+        return records, size
+
+    local = args.get("local")
+    if local:
+        path, size = str(local["path"]), int(local["bytes"])
+        results.append(
+            measure("PyPI tfrecord iterator (no CRC)", "1 KB Examples", lambda: iterate(path, size), repeats)
+        )
+        description = {name: _TYPES[dtype] for name, (dtype, _shape) in args["spec"].items()}
+        limit = int(args["decode_records"])
+
+        def decode() -> tuple[int, int]:
+            records = sum(1 for _ in itertools.islice(reader.tfrecord_loader(path, None, description), limit))
+            return records, size * records // int(local["records"])
+
+        results.append(measure("PyPI tfrecord decoding loader", "1 KB Examples", decode, repeats))
+        notes.append(f"PyPI tfrecord decoding loader timed on the first {limit} records only (it is slow)")
+    s3 = args.get("s3")
+    if s3:
+        import s3fs
+
+        fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3["endpoint"]}, use_listings_cache=False)
+        shim = _s3_shim(fs)
+        reader.io, reader.os = shim, shim
+        url, size = str(s3["url"]), int(s3["bytes"])
+        results.append(
+            measure(
+                "PyPI tfrecord iterator over s3fs (no CRC)", "s3 single object", lambda: iterate(url, size), repeats
+            )
+        )
+    versions = {name: importlib.metadata.version(name) for name in ("tfrecord", "s3fs")}
+    emit(results, versions, notes)
+    finish()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""TensorFlow on local files: tf_record_iterator, TFRecordDataset(...).batch(256), and
+tf.io.parse_example on batches of 256. Run in the TensorFlow venv.
+
+Arguments: {"examples": {"path", "bytes"}, "raw": {"path", "bytes"} | null, "spec", "batch", "repeats"}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.peers._common import Measurement, emit, finish, measure, read_args
+from benchmarks.peers._tf import count_batches, count_parsed, feature_spec, import_tf, versions
+
+
+def main() -> None:
+    args = read_args()
+    tf = import_tf(with_io=False)
+    repeats = int(args["repeats"])
+    batch = int(args["batch"])
+    examples: dict[str, Any] = args["examples"]
+    spec = feature_spec(tf, args["spec"])
+    results: list[Measurement] = []
+
+    def iterate(path: str, size: int) -> tuple[int, int]:
+        records = 0
+        for _ in tf.compat.v1.io.tf_record_iterator(path):
+            records += 1
+        return records, size
+
+    def dataset_batch() -> tuple[int, int]:
+        dataset = tf.data.TFRecordDataset(examples["path"]).batch(batch)
+        return count_batches(dataset), examples["bytes"]
+
+    def parse_batch() -> tuple[int, int]:
+        dataset = tf.data.TFRecordDataset(examples["path"]).batch(batch).map(lambda x: tf.io.parse_example(x, spec))
+        return count_parsed(dataset), examples["bytes"]
+
+    iterate(examples["path"], examples["bytes"])  # warm-up: TF initialises lazily
+    results.append(
+        measure("TF tf_record_iterator", "1 KB Examples", lambda: iterate(examples["path"], examples["bytes"]), repeats)
+    )
+    results.append(measure(f"TF TFRecordDataset.batch({batch})", "1 KB Examples", dataset_batch, repeats))
+    results.append(measure(f"TF parse_example batch {batch}", "1 KB Examples", parse_batch, repeats))
+    raw = args.get("raw")
+    if raw:
+        results.append(
+            measure("TF tf_record_iterator", "1 MiB records", lambda: iterate(raw["path"], raw["bytes"]), repeats)
+        )
+    emit(results, versions(tf), [])
+    finish()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""TensorFlow + tensorflow-io reading s3:// from the local server: one object batched, eight
+shards with num_parallel_reads, and parse_example. Run in the TensorFlow venv with S3_ENDPOINT
+set to a full http:// URL (tensorflow-io ignores S3_USE_HTTPS).
+
+Arguments: {"single": {"url", "bytes"} | null, "shards": {"urls", "bytes"} | null,
+            "parallel": int, "spec", "batch", "repeats", "parse": bool}
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from benchmarks.peers._common import Measurement, emit, finish, measure, read_args
+from benchmarks.peers._tf import count_batches, count_parsed, feature_spec, import_tf, versions
+
+
+def _first_record_seconds(tf: Any, urls: list[str], parallel: int | None) -> float:
+    start = time.perf_counter()
+    dataset = tf.data.TFRecordDataset(urls, num_parallel_reads=parallel)
+    next(iter(dataset))
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    args = read_args()
+    tf = import_tf(with_io=True)
+    repeats = int(args["repeats"])
+    batch = int(args["batch"])
+    spec = feature_spec(tf, args["spec"])
+    results: list[Measurement] = []
+
+    def batched(urls: list[str], size: int, parallel: int | None) -> tuple[int, int]:
+        return count_batches(tf.data.TFRecordDataset(urls, num_parallel_reads=parallel).batch(batch)), size
+
+    def parsed(urls: list[str], size: int) -> tuple[int, int]:
+        dataset = tf.data.TFRecordDataset(urls).batch(batch).map(lambda x: tf.io.parse_example(x, spec))
+        return count_parsed(dataset), size
+
+    single = args.get("single")
+    if single:
+        urls, size = [single["url"]], int(single["bytes"])
+        first = _first_record_seconds(tf, urls, None)  # also the warm-up (client, credentials)
+        m = measure(
+            f"TF+tf-io TFRecordDataset.batch({batch})", "s3 single object", lambda: batched(urls, size, None), repeats
+        )
+        m.first_record_seconds = [first]
+        results.append(m)
+        if args.get("parse"):
+            results.append(
+                measure(
+                    f"TF+tf-io parse_example batch {batch}", "s3 single object", lambda: parsed(urls, size), repeats
+                )
+            )
+    shards = args.get("shards")
+    if shards:
+        urls, size, parallel = list(shards["urls"]), int(shards["bytes"]), int(args["parallel"])
+        if not single:
+            _first_record_seconds(tf, urls, parallel)
+        results.append(
+            measure(
+                f"TF+tf-io TFRecordDataset(num_parallel_reads={parallel}).batch({batch})",
+                f"s3 {len(urls)} shards",
+                lambda: batched(urls, size, parallel),
+                repeats,
+            )
+        )
+    emit(results, versions(tf), [])
+    finish()  # os._exit: a process that touched s3:// aborts in teardown (tensorflow/io#2039)
+
+
+if __name__ == "__main__":
+    main()
