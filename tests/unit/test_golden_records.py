@@ -83,7 +83,7 @@ def test_skip_after_data_crc_error_resumes_at_next_record(tmp_path: Path) -> Non
     path = golden.write_corrupted("corrupt_data_bitflip.tfrecord", tmp_path)
     base = list(tfr.tf_record_iterator(str(golden.path_of("raw_records.tfrecord"))))
     skipped: list[tfr.CorruptRecordError] = []
-    got = list(tfr.open_records(str(path), on_data_error=skipped.append))
+    got = list(tfr.open_records(str(path), on_data_error=lambda e, size: skipped.append(e)))
     assert [e.offset for e in skipped] == [4253]
     assert got == base[:8] + base[9:]
 

@@ -45,7 +45,7 @@ def iter_frames(
     verify_crc: bool = True,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     start_offset: int = 0,
-    on_data_error: Callable[[CorruptRecordError], None] | None = None,
+    on_data_error: Callable[[CorruptRecordError, int], None] | None = None,
 ) -> Iterator[bytes]:
     """Yield the records of ``stream`` in order, each a fresh ``bytes``.
 
@@ -57,8 +57,8 @@ def iter_frames(
     trailing bytes too short for a header), :class:`CorruptRecordError` on a CRC mismatch or
     damaged compressed stream, and :class:`RecordTooLargeError` for a length over
     ``max_record_bytes`` (before allocating). A data CRC mismatch leaves the frame boundary
-    intact: with ``on_data_error`` set, the error is passed to it and iteration continues
-    with the next record (opt-in skipping); otherwise it is raised.
+    intact: with ``on_data_error`` set, the error and the size of the skipped frame are passed
+    to it and iteration continues with the next record (opt-in skipping); otherwise it is raised.
     """
     if max_record_bytes < 0:
         raise ConfigError(f"max_record_bytes must be >= 0, not {max_record_bytes}")
@@ -123,7 +123,7 @@ def iter_frames(
                     )
                     if on_data_error is None:
                         raise error
-                    on_data_error(error)
+                    on_data_error(error, FRAME_OVERHEAD + length)
                     offset += FRAME_OVERHEAD + length
                     continue
             offset += FRAME_OVERHEAD + length

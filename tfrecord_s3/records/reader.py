@@ -26,7 +26,7 @@ def open_records(
     max_decompression_ratio: float = DEFAULT_MAX_RATIO,
     start_offset: int = 0,
     config: S3Config | None = None,
-    on_data_error: Callable[[CorruptRecordError], None] | None = None,
+    on_data_error: Callable[[CorruptRecordError, int], None] | None = None,
 ) -> Iterator[bytes]:
     """The records of ``path``, from the record header at ``start_offset`` (an offset in the
     uncompressed stream: the sum of ``len(record) + 16`` over the records before it).
@@ -34,6 +34,42 @@ def open_records(
     The file is opened now (so a missing file raises here) and closed when iteration ends,
     fails, or the iterator is closed or garbage-collected. See :func:`iter_frames` for
     ``on_data_error`` (opt-in skipping of records whose data CRC fails)."""
+    raw, stream = open_record_stream(
+        path,
+        compression_type,
+        start_offset=start_offset,
+        max_decompression_ratio=max_decompression_ratio,
+        config=config,
+    )
+    frames = iter_frames(
+        stream,
+        path=path,
+        verify_crc=verify_crc,
+        max_record_bytes=max_record_bytes,
+        start_offset=start_offset,
+        on_data_error=on_data_error,
+    )
+    return _owning(frames, raw)
+
+
+def _owning(frames: Iterator[bytes], stream: BinaryIO) -> Iterator[bytes]:
+    try:
+        yield from frames
+    finally:
+        stream.close()
+
+
+def open_record_stream(
+    path: str,
+    compression_type: str | None = None,
+    *,
+    start_offset: int = 0,
+    max_decompression_ratio: float = DEFAULT_MAX_RATIO,
+    config: S3Config | None = None,
+) -> tuple[BinaryIO, BinaryIO]:
+    """(the storage stream, the stream of uncompressed bytes positioned at ``start_offset``).
+
+    Closing the first closes both; the first keeps the storage counters (requests, retries)."""
     compression = resolve_compression(compression_type, path)
     raw = filesystem.open(path, "rb", config=config)
     try:
@@ -47,22 +83,7 @@ def open_records(
     except BaseException:
         raw.close()
         raise
-    frames = iter_frames(
-        stream,
-        path=path,
-        verify_crc=verify_crc,
-        max_record_bytes=max_record_bytes,
-        start_offset=start_offset,
-        on_data_error=on_data_error,
-    )
-    return _owning(frames, stream)
-
-
-def _owning(frames: Iterator[bytes], stream: BinaryIO) -> Iterator[bytes]:
-    try:
-        yield from frames
-    finally:
-        stream.close()
+    return raw, stream
 
 
 def _skip(stream: BinaryIO, count: int) -> None:

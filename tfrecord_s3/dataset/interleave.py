@@ -1,0 +1,305 @@
+"""Records of many files, interleaved through a bounded set of prefetching readers.
+
+``cycle_length`` files are open at once, each read ahead by its own :class:`FileFeed` with
+``max_bytes_in_flight / cycle_length`` bytes of queue, so memory stays bounded however many
+files there are. Deterministic order is TensorFlow's interleave: ``block_length`` records
+from each open file in turn; a finished file's place is taken by the next file in the list.
+With ``deterministic=False`` a file with nothing ready does not hold the others up.
+
+The position is kept on the consumer side (records handed out, not records read ahead), so
+:meth:`InterleaveIterator.state` resumes exactly after the last record returned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError
+from ..records.framing import FRAME_OVERHEAD
+from .prefetch import Failure, FileEnd, FileFeed, ReadOptions, Skipped
+from .stats import DatasetStats
+
+_CLOSE_TIMEOUT = 2.0
+_WAIT_SECONDS = 0.5
+
+
+def files_digest(files: list[str]) -> str:
+    return hashlib.sha256("\n".join(files).encode()).hexdigest()[:16]
+
+
+@dataclass
+class _Slot:
+    file_index: int
+    offset: int  # of the next record to hand out
+    feed: FileFeed
+    chunk: list[Any]
+    pos: int
+
+
+class InterleaveIterator:
+    """The source stage: yields records (``bytes``) of ``files``."""
+
+    def __init__(
+        self,
+        files: list[str],
+        options: ReadOptions,
+        *,
+        cycle_length: int,
+        block_length: int,
+        deterministic: bool,
+        max_bytes_in_flight: int,
+        stats: DatasetStats,
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        if cycle_length < 1 or block_length < 1:
+            raise ConfigError("num_parallel_reads and block_length must be >= 1")
+        self._files = files
+        self._options = options
+        self._cycle = cycle_length
+        # With one file open at a time there is no turn to pass: blocks do not matter.
+        self._block = block_length if cycle_length > 1 else 1 << 62
+        self._deterministic = deterministic
+        self._byte_cap = max(max_bytes_in_flight // cycle_length, 1)
+        self.stats = stats
+        self._cond = threading.Condition()
+        self._closed = False
+        self._slots: list[_Slot | None] = [None] * cycle_length
+        self._cur = 0
+        self._in_block = 0
+        self._next_file = 0
+        if state is None:
+            for i in range(min(cycle_length, len(files))):
+                self._slots[i] = self._open(self._next_file, 0)
+                self._next_file += 1
+        else:
+            self._restore(state)
+
+    # state --------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "files": len(self._files),
+            "files_digest": files_digest(self._files),
+            "slots": [None if s is None else [s.file_index, s.offset] for s in self._slots],
+            "cur": self._cur,
+            "in_block": self._in_block,
+            "next_file": self._next_file,
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        if state.get("files") != len(self._files) or state.get("files_digest") != files_digest(self._files):
+            raise ConfigError("load_state_dict: the state was saved for a different list of files")
+        slots = state["slots"]
+        if len(slots) != self._cycle:
+            raise ConfigError(f"load_state_dict: the state has {len(slots)} parallel reads, the dataset {self._cycle}")
+        self._cur = int(state["cur"])
+        self._in_block = int(state["in_block"])
+        self._next_file = int(state["next_file"])
+        for i, slot in enumerate(slots):
+            if slot is not None:
+                self._slots[i] = self._open(int(slot[0]), int(slot[1]))
+
+    # iteration ----------------------------------------------------------------------
+
+    def _open(self, file_index: int, offset: int) -> _Slot:
+        feed = FileFeed(
+            self._files[file_index],
+            offset,
+            self._options,
+            cond=self._cond,
+            byte_cap=self._byte_cap,
+            stats=self.stats,
+        )
+        return _Slot(file_index, offset, feed, [], 0)
+
+    def __iter__(self) -> InterleaveIterator:
+        return self
+
+    def __next__(self) -> bytes:
+        # Fast path: the current file has a record ready in the chunk being consumed.
+        slot = self._slots[self._cur]
+        if slot is not None:
+            pos = slot.pos
+            chunk = slot.chunk
+            if pos < len(chunk):
+                item = chunk[pos]
+                if type(item) is bytes:
+                    slot.pos = pos + 1
+                    slot.offset += len(item) + FRAME_OVERHEAD
+                    stats = self.stats
+                    stats.records += 1
+                    stats.bytes += len(item)
+                    self._in_block += 1
+                    if self._in_block >= self._block:
+                        self._in_block = 0
+                        self._cur = (self._cur + 1) % self._cycle
+                    return item
+        return self._next_slow()
+
+    def take_many(self, count: int) -> list[bytes]:
+        """Up to ``count`` records (fewer only at the end): what ``batch`` pulls in one call.
+
+        Same order and bookkeeping as ``count`` calls of ``next``, but runs of records from
+        one file are sliced out of its chunk instead of being handed over one by one."""
+        out: list[bytes] = []
+        append = out.append
+        stats = self.stats
+        slots = self._slots
+        block = self._block
+        cycle = self._cycle
+        while len(out) < count:
+            slot = slots[self._cur]
+            if slot is not None:
+                chunk = slot.chunk
+                pos = slot.pos
+                run = min(count - len(out), block - self._in_block, len(chunk) - pos)
+                if run == 1:
+                    item = chunk[pos]
+                    if type(item) is bytes:
+                        slot.pos = pos + 1
+                        slot.offset += len(item) + FRAME_OVERHEAD
+                        stats.records += 1
+                        stats.bytes += len(item)
+                        append(item)
+                        self._in_block += 1
+                        if self._in_block >= block:
+                            self._in_block = 0
+                            self._cur = (self._cur + 1) % cycle
+                        continue
+                elif run > 1:
+                    piece = chunk[pos : pos + run]
+                    if all(type(item) is bytes for item in piece):
+                        size = sum(map(len, piece))
+                        slot.pos = pos + run
+                        slot.offset += size + FRAME_OVERHEAD * run
+                        stats.records += run
+                        stats.bytes += size
+                        out.extend(piece)
+                        self._in_block += run
+                        if self._in_block >= block:
+                            self._advance()
+                        continue
+            try:
+                append(self._next_slow())
+            except StopIteration:
+                break
+        return out
+
+    def _next_slow(self) -> bytes:
+        while True:
+            if self._closed:
+                raise StopIteration
+            index = self._pick()
+            if index is None:
+                self.close()
+                raise StopIteration
+            slot = self._slots[index]
+            assert slot is not None
+            item = slot.chunk[slot.pos]
+            slot.pos += 1
+            if type(item) is bytes:
+                slot.offset += len(item) + FRAME_OVERHEAD
+                self._in_block += 1
+                if self._in_block >= self._block:
+                    self._advance()
+                stats = self.stats
+                stats.records += 1
+                stats.bytes += len(item)
+                if stats.first_record_seconds is None:
+                    stats.first_record_seconds = stats.elapsed()
+                return item
+            self._handle_marker(index, slot, item)
+
+    def _handle_marker(self, index: int, slot: _Slot, item: Any) -> None:
+        if isinstance(item, Skipped):
+            slot.offset += item.frame_bytes
+            self.stats.skipped_records += 1
+            return
+        if isinstance(item, Failure):
+            self.close()
+            raise item.error
+        assert isinstance(item, FileEnd)
+        # The file is done: its place in the cycle goes to the next file, and the turn moves on.
+        if self._next_file < len(self._files):
+            self._slots[index] = self._open(self._next_file, 0)
+            self._next_file += 1
+        else:
+            self._slots[index] = None
+        if index == self._cur:
+            self._advance()
+
+    def _advance(self) -> None:
+        self._in_block = 0
+        self._cur = (self._cur + 1) % self._cycle
+
+    def _pick(self) -> int | None:
+        """The slot to take the next item from, waiting for data as needed; None at the end."""
+        while True:
+            if not any(self._slots):
+                return None
+            slot = self._slots[self._cur]
+            if slot is None:
+                self._advance()
+                continue
+            if slot.pos < len(slot.chunk):
+                return self._cur
+            if self._deterministic:
+                self._refill(slot)
+                return self._cur
+            ready = self._first_ready()
+            if ready is not None:
+                return ready
+            with self._cond:
+                if not any(s is not None and (s.pos < len(s.chunk) or s.feed.ready()) for s in self._slots):
+                    self._cond.wait(_WAIT_SECONDS)
+
+    def _first_ready(self) -> int | None:
+        # Non-deterministic: from the current turn on, the first file that has data now.
+        with self._cond:
+            for step in range(self._cycle):
+                index = (self._cur + step) % self._cycle
+                slot = self._slots[index]
+                if slot is None:
+                    continue
+                if slot.pos < len(slot.chunk):
+                    return self._switch(index)
+                if slot.feed.ready():
+                    slot.chunk, slot.pos = slot.feed.take(), 0
+                    return self._switch(index)
+        return None
+
+    def _switch(self, index: int) -> int:
+        if index != self._cur:
+            self._cur = index
+            self._in_block = 0
+        return index
+
+    def _refill(self, slot: _Slot) -> None:
+        with self._cond:
+            while not slot.feed.ready():
+                if self._closed:
+                    raise StopIteration
+                self._cond.wait(_WAIT_SECONDS)
+            slot.chunk, slot.pos = slot.feed.take(), 0
+
+    def close(self) -> None:
+        """Stop every reader and join its thread. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        deadline = time.monotonic() + _CLOSE_TIMEOUT
+        feeds = [s.feed for s in self._slots if s is not None]
+        for feed in feeds:
+            feed.stop()
+        for feed in feeds:
+            feed.join(max(0.0, deadline - time.monotonic()))
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass

@@ -1,0 +1,195 @@
+"""One file read ahead in a background thread into a queue bounded in bytes.
+
+The producer hands records over in chunks (a list per lock round-trip, not a record), so
+the cost of the hand-off is paid per chunk. Errors travel as values behind the records that
+came before them and are raised by the consumer when it reaches them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import CorruptRecordError, RecordError
+from ..records.framing import FRAME_OVERHEAD, iter_frames
+from ..records.reader import open_record_stream
+from .stats import DatasetStats, FileTiming
+
+# Flush a chunk to the consumer once it holds this many bytes or records, or at once when
+# the consumer is waiting (so the first record is not held back behind a full chunk).
+_CHUNK_BYTES = 1 << 20
+_CHUNK_RECORDS = 1024
+_WAIT_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A record dropped after a data CRC failure (``on_corrupt="skip_record"``)."""
+
+    frame_bytes: int
+    error: CorruptRecordError
+
+
+@dataclass(frozen=True)
+class FileEnd:
+    """The file is done; ``skipped_error`` is set when the rest of it was skipped."""
+
+    skipped_error: RecordError | None = None
+
+
+@dataclass(frozen=True)
+class Failure:
+    error: BaseException
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    compression_type: str | None
+    verify_crc: bool
+    max_record_bytes: int
+    max_decompression_ratio: float
+    on_corrupt: str  # "raise" | "skip_record" | "skip_file"
+    config: Any = None  # S3Config | None
+
+
+def storage_counters(stream: object) -> tuple[int, int, int]:
+    """(requests, bytes requested, retries) of a storage stream that keeps counters."""
+    for candidate in (stream, getattr(stream, "raw", None)):
+        counters = getattr(candidate, "counters", None)
+        if counters is not None:
+            return (
+                int(getattr(counters, "requests", 0)),
+                int(getattr(counters, "bytes_requested", 0)),
+                int(getattr(counters, "retries", 0)),
+            )
+    return (0, 0, 0)
+
+
+class FileFeed:
+    """Reads ``path`` from ``start_offset`` in its own thread; the consumer calls :meth:`take`."""
+
+    def __init__(
+        self,
+        path: str,
+        start_offset: int,
+        options: ReadOptions,
+        *,
+        cond: threading.Condition,
+        byte_cap: int,
+        stats: DatasetStats,
+    ) -> None:
+        self.path = path
+        self.start_offset = start_offset
+        self._options = options
+        self._cond = cond
+        self._cap = max(byte_cap, 1)
+        self._stats = stats
+        self._chunks: deque[tuple[list[Any], int]] = deque()
+        self._bytes = 0
+        self._closing = False
+        self.finished = False  # the producer has queued its last item
+        self._thread = threading.Thread(target=self._run, name=f"tfrecord-s3 prefetch {path}", daemon=True)
+        self._thread.start()
+
+    # consumer side (call with the condition held) -------------------------------------
+
+    def ready(self) -> bool:
+        return bool(self._chunks)
+
+    def take(self) -> list[Any]:
+        """The next chunk; the caller holds the condition and has checked :meth:`ready`."""
+        chunk, nbytes = self._chunks.popleft()
+        self._bytes -= nbytes
+        self._cond.notify_all()
+        return chunk
+
+    def stop(self) -> None:
+        """Tell the producer to stop; it closes the file itself."""
+        with self._cond:
+            self._closing = True
+            self._chunks.clear()
+            self._cond.notify_all()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    # producer side ---------------------------------------------------------------------
+
+    def _put(self, items: list[Any], nbytes: int) -> bool:
+        with self._cond:
+            # One oversized chunk may always pass when the queue is empty: no deadlock.
+            while self._bytes and self._bytes + nbytes > self._cap and not self._closing:
+                self._cond.wait(_WAIT_SECONDS)
+            if self._closing:
+                return False
+            self._chunks.append((items, nbytes))
+            self._bytes += nbytes
+            self._cond.notify_all()
+            return True
+
+    def _run(self) -> None:
+        started = time.perf_counter()
+        pending: list[Any] = []
+        pending_bytes = 0
+        records = 0
+        total = 0
+        raw: Any = None
+        end: Any = FileEnd()
+        options = self._options
+
+        def skipped(error: CorruptRecordError, frame_bytes: int) -> None:
+            nonlocal pending_bytes
+            pending.append(Skipped(frame_bytes, error))
+            pending_bytes += FRAME_OVERHEAD
+
+        try:
+            raw, stream = open_record_stream(
+                self.path,
+                options.compression_type,
+                start_offset=self.start_offset,
+                max_decompression_ratio=options.max_decompression_ratio,
+                config=options.config,
+            )
+            frames = iter_frames(
+                stream,
+                path=self.path,
+                verify_crc=options.verify_crc,
+                max_record_bytes=options.max_record_bytes,
+                start_offset=self.start_offset,
+                on_data_error=skipped if options.on_corrupt == "skip_record" else None,
+            )
+            chunks = self._chunks
+            for record in frames:
+                pending.append(record)
+                size = len(record) + FRAME_OVERHEAD
+                pending_bytes += size
+                records += 1
+                total += size
+                if pending_bytes >= _CHUNK_BYTES or len(pending) >= _CHUNK_RECORDS or not chunks:
+                    if not self._put(pending, pending_bytes):
+                        return
+                    pending, pending_bytes = [], 0
+        except RecordError as exc:
+            end = FileEnd(exc) if options.on_corrupt == "skip_file" else Failure(exc)
+        except BaseException as exc:  # travels to the consumer, raised after earlier records
+            end = Failure(exc)
+        finally:
+            if raw is not None:
+                self._stats.add_storage(*storage_counters(raw))
+                try:
+                    raw.close()
+                except Exception as exc:  # a failed close must not hide what happened before
+                    if not isinstance(end, Failure):
+                        end = Failure(exc)
+        pending.append(end)
+        self._put(pending, pending_bytes)
+        self._stats.file_finished(
+            FileTiming(self.path, time.perf_counter() - started, records, total),
+            skipped=isinstance(end, FileEnd) and end.skipped_error is not None,
+        )
+        with self._cond:
+            self.finished = True
+            self._cond.notify_all()
