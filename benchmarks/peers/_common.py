@@ -88,10 +88,19 @@ def timed(measurement: Measurement) -> Iterator[None]:
 
 
 def measure(
-    reader: str, scenario: str, run: Callable[[], tuple[int, int]], repeats: int, *, track_memory: bool = True
+    reader: str,
+    scenario: str,
+    run: Callable[[], tuple[int, int]],
+    repeats: int,
+    *,
+    track_memory: bool = True,
+    warmup: bool = False,
 ) -> Measurement:
-    """Runs ``run`` (returning records, bytes) ``repeats`` times; memory is tracked over all runs."""
+    """Runs ``run`` (returning records, bytes) ``repeats`` times; memory is tracked over all runs.
+    ``warmup`` runs it once untimed first (client set-up, connection pools, lazy imports)."""
     result = Measurement(reader=reader, scenario=scenario, records=0, bytes=0)
+    if warmup:
+        run()
     tracker = PeakRSS()
     with tracker if track_memory else _null():
         for _ in range(repeats):

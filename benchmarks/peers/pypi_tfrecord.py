@@ -65,6 +65,7 @@ def main() -> None:
         shim = _s3_shim(fs)
         reader.io, reader.os = shim, shim
         url, size = str(s3["url"]), int(s3["bytes"])
+        fs.info(url)  # warm-up: client, credentials, connection
         results.append(
             measure(
                 "PyPI tfrecord iterator over s3fs (no CRC)", "s3 single object", lambda: iterate(url, size), repeats

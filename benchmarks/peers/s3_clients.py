@@ -32,6 +32,7 @@ def main() -> None:
             data = handle.read()
         return 0, len(data)
 
+    fs.info(url)  # warm-up: client, credentials, connection
     results.append(measure("s3fs open().read()", "s3 single object", s3fs_read, repeats))
 
     try:
@@ -54,6 +55,7 @@ def main() -> None:
                 total += len(piece)
             return 0, total
 
+        dataset[0].read(1)  # warm-up: the native client and its connection
         results.append(
             measure(f"s3torchconnector S3Reader.read({chunk >> 20} MiB)", "s3 single object", s3torch_read, repeats)
         )
