@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .dataset import Dataset, DatasetStats, TFRecordDataset
 from .errors import (
     AccessDeniedError,
     ConfigError,
@@ -25,6 +26,9 @@ from .storage.filesystem import exists, glob, listdir, open, stat
 __version__ = "0.1.0"
 
 __all__ = [
+    "Dataset",
+    "DatasetStats",
+    "TFRecordDataset",
     "AccessDeniedError",
     "ConfigError",
     "CorruptRecordError",
