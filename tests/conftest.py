@@ -1,0 +1,155 @@
+"""Shared fixtures: a real S3 server (moto, on 127.0.0.1) configured the way a user would.
+
+``moto_server``  (session)   the running ThreadedMotoServer's ``MotoServer(host, port, endpoint_url)``
+``s3_env``       (function)  TensorFlow's S3 variables set with monkeypatch to point at it,
+                             no ~/.aws leakage, a fresh bucket; yields :class:`S3Env`
+``s3_counter``   (function)  an :class:`HttpCounter` of the HTTP requests our clients send
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from moto.server import ThreadedMotoServer
+
+from tfrecord_s3.storage import s3_client
+
+FAKE_KEY_ID = "AKIAFAKEFAKEFAKEFAKE"
+FAKE_SECRET = "fake/secret+never+printed/0123456789abcd"
+
+
+@dataclass(frozen=True)
+class MotoServer:
+    host: str
+    port: int
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@dataclass
+class S3Env:
+    """One test's bucket on the moto server, with a plain boto3 client to set things up."""
+
+    bucket: str
+    endpoint_url: str
+    port: int
+    client: Any
+    secret: str = FAKE_SECRET
+
+    def url(self, key: str = "") -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def put(self, key: str, data: bytes) -> str:
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+        return self.url(key)
+
+    def get(self, key: str) -> bytes:
+        return bytes(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+
+@dataclass
+class HttpCounter:
+    """HTTP requests sent by tfrecord_s3's boto3 clients, by operation name (e.g.
+    "HeadObject", "GetObject"), counted at botocore's before-send hook: every try, including
+    botocore's own retries, is one request on the wire."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def __call__(self, request: Any = None, **kwargs: Any) -> None:
+        name = kwargs.get("event_name", "")
+        self.counts[name.rsplit(".", 1)[-1]] += 1
+
+    def reset(self) -> None:
+        self.counts.clear()
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield MotoServer(host, port)
+    finally:
+        server.stop()
+
+
+def _admin_client(endpoint_url: str) -> Any:
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=FAKE_KEY_ID,
+        aws_secret_access_key=FAKE_SECRET,
+        config=Config(
+            s3={"addressing_style": "path"},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    )
+
+
+@pytest.fixture
+def s3_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[S3Env]:
+    """Environment exactly as a TensorFlow user sets it, and a fresh bucket."""
+    empty = tmp_path / "aws-empty"
+    empty.write_text("")
+    for var in (
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_CA_BUNDLE",
+        "S3_VERIFY_SSL",
+        "S3_CA_FILE",
+        "S3_CONNECT_TIMEOUT_MSEC",
+        "S3_REQUEST_TIMEOUT_MSEC",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", FAKE_KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", FAKE_SECRET)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("S3_ENDPOINT", f"{moto_server.host}:{moto_server.port}")
+    monkeypatch.setenv("S3_USE_HTTPS", "0")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
+    s3_client.clear_client_cache()
+    client = _admin_client(moto_server.endpoint_url)
+    bucket = f"test-{uuid.uuid4().hex[:20]}"
+    client.create_bucket(Bucket=bucket)
+    try:
+        yield S3Env(bucket=bucket, endpoint_url=moto_server.endpoint_url, port=moto_server.port, client=client)
+    finally:
+        s3_client.clear_client_cache()
+        client.close()
+
+
+@pytest.fixture
+def s3_counter(s3_env: S3Env) -> Iterator[HttpCounter]:
+    """Counts the HTTP requests of every boto3 client tfrecord_s3 creates during the test."""
+    counter = HttpCounter()
+    s3_client.clear_client_cache()
+
+    def hook(client: Any, config: Any, role: Any) -> None:
+        client.meta.events.register("before-send.s3", counter)
+
+    remove = s3_client.add_client_hook(hook)
+    try:
+        yield counter
+    finally:
+        remove()
+        s3_client.clear_client_cache()

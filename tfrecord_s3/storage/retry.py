@@ -1,0 +1,95 @@
+"""Retry policy for body faults: full-jitter exponential backoff within a budget.
+
+botocore retries a request only until its response headers arrive; a connection that
+breaks while the body streams is ours to resume (RELIABILITY.md invariant 3). This module
+decides *whether* and *how long* to wait; the stream decides *from where* to resume.
+Sleep, clock and randomness are injectable so tests run in milliseconds and reproducibly.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+
+__all__ = ["Backoff", "RetryPolicy"]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try.
+
+    ``max_attempts``: tries per block (the first included). ``budget``: retries allowed over
+    the life of one stream, so a flapping connection cannot retry forever block after block.
+    Delays follow "full jitter": uniform in ``[0, min(max_delay, base * 2**retry)]``, with
+    ``throttle_base_delay`` as the base after 503 SlowDown.
+    """
+
+    max_attempts: int = 8
+    budget: int = 64
+    base_delay: float = 0.1
+    max_delay: float = 10.0
+    throttle_base_delay: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigError(f"RetryPolicy.max_attempts={self.max_attempts!r}: expected >= 1")
+        if self.budget < 0:
+            raise ConfigError(f"RetryPolicy.budget={self.budget!r}: expected >= 0")
+        if self.base_delay < 0 or self.throttle_base_delay < 0 or self.max_delay <= 0:
+            raise ConfigError("RetryPolicy delays: expected base >= 0 and max_delay > 0")
+
+    def delay(self, retry: int, rng: random.Random, *, throttled: bool = False) -> float:
+        """Seconds to wait before retry number ``retry`` (0 for the first retry)."""
+        base = self.throttle_base_delay if throttled else self.base_delay
+        ceiling = min(self.max_delay, base * (2 ** min(retry, 30)))
+        return rng.uniform(0.0, ceiling)
+
+
+class Backoff:
+    """Shared by one stream's threads: counts retries against the budget and sleeps.
+
+    The default sleep waits on ``cancel`` so that closing a stream interrupts a backoff at
+    once instead of waiting it out.
+    """
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        *,
+        sleep: Callable[[float], None] | None = None,
+        rng: random.Random | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        self.policy = policy
+        self.cancel = cancel if cancel is not None else threading.Event()
+        self._sleep = sleep if sleep is not None else self._interruptible_sleep
+        self._rng = rng if rng is not None else random.Random()
+        self._lock = threading.Lock()
+        self.retries = 0
+        self.throttles = 0
+        self.slept = 0.0
+
+    def _interruptible_sleep(self, seconds: float) -> None:
+        self.cancel.wait(seconds)
+
+    def try_spend(self, attempt: int, *, throttled: bool = False) -> bool:
+        """Whether the try after failed try number ``attempt`` (1-based, per block) is allowed.
+
+        When it is, wait the jittered delay first and count the retry; when it is not
+        (attempts or budget used up, or the stream closed), return False without waiting.
+        """
+        with self._lock:
+            if self.cancel.is_set() or attempt >= self.policy.max_attempts or self.retries >= self.policy.budget:
+                return False
+            self.retries += 1
+            if throttled:
+                self.throttles += 1
+            delay = self.policy.delay(attempt - 1, self._rng, throttled=throttled)
+            self.slept += delay
+        if delay > 0:
+            self._sleep(delay)
+        return not self.cancel.is_set()

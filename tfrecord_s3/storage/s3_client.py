@@ -1,0 +1,103 @@
+"""boto3 clients: created lazily, cached per process and per config, never pickled.
+
+A client is keyed by (config, role). Role "control" is for HEAD/LIST/PUT, where botocore's
+own retries (standard mode, a few tries) are the right tool. Role "data" is for the ranged
+GETs of a stream: botocore does not retry those at all, so every fault, before or after
+the headers, goes through the stream's own budget and counters (503s are counted as
+throttles, a 500 storm ends after exactly ``max_attempts`` GETs).
+
+The cache is dropped when ``os.getpid()`` changes: a boto3 client must not cross a fork
+(DataLoader workers), its connection pool would be shared with the parent.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from collections.abc import Callable
+from typing import Any, Literal
+
+import boto3
+from botocore.config import Config as BotoConfig
+
+from ..config import S3Config
+
+__all__ = ["ClientHook", "Role", "add_client_hook", "clear_client_cache", "get_client"]
+
+Role = Literal["control", "data"]
+#: Called with every new client (e.g. to register botocore event handlers that count requests).
+ClientHook = Callable[[Any, S3Config, Role], None]
+
+_lock = threading.Lock()
+_clients: dict[tuple[S3Config, Role], Any] = {}
+_pid = os.getpid()
+_warned_insecure = False
+_hooks: list[ClientHook] = []
+
+
+def get_client(config: S3Config, role: Role = "control") -> Any:
+    """The process's boto3 S3 client for ``config`` (created on first use)."""
+    global _pid
+    key = (config, role)
+    with _lock:
+        if _pid != os.getpid():
+            _clients.clear()
+            _pid = os.getpid()
+        client = _clients.get(key)
+        if client is None:
+            client = _make_client(config, role)
+            for hook in _hooks:
+                hook(client, config, role)
+            _clients[key] = client
+        return client
+
+
+def clear_client_cache() -> None:
+    """Close and forget every cached client (tests do this when the environment changes)."""
+    with _lock:
+        clients = list(_clients.values()) if _pid == os.getpid() else []
+        _clients.clear()
+    for client in clients:
+        client.close()
+
+
+def add_client_hook(hook: ClientHook) -> Callable[[], None]:
+    """Call ``hook(client, config, role)`` on each client created from now on; returns a
+    function that removes the hook. Clients already cached are not passed to it."""
+    with _lock:
+        _hooks.append(hook)
+
+    def remove() -> None:
+        with _lock:
+            if hook in _hooks:
+                _hooks.remove(hook)
+
+    return remove
+
+
+def _make_client(config: S3Config, role: Role) -> Any:
+    global _warned_insecure
+    if not config.verify_ssl and not _warned_insecure:
+        _warned_insecure = True
+        warnings.warn(
+            "S3_VERIFY_SSL is off: TLS certificates of the S3 endpoint are not verified",
+            stacklevel=4,
+        )
+    boto_config = BotoConfig(
+        region_name=config.region,
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
+        max_pool_connections=config.max_pool_connections,
+        retries={"mode": "standard", "total_max_attempts": 1 if role == "data" else config.botocore_max_attempts},
+        s3={"addressing_style": "path" if config.uses_path_style else "auto"},
+        # Recent botocore adds CRC checksum headers (and aws-chunked bodies) to every upload;
+        # MinIO, Swift, GCS interop and older servers reject them. Only when S3 requires it.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    verify: bool | str = (config.ca_file or True) if config.verify_ssl else False
+    # A fresh Session per client: boto3's default session is shared global state, and its
+    # credential chain (env, AWS_PROFILE, ~/.aws, instance roles, refreshable) is what we want.
+    session = boto3.session.Session(region_name=config.region)
+    return session.client("s3", endpoint_url=config.endpoint_url, verify=verify, config=boto_config)
