@@ -41,7 +41,7 @@ def parse_settings(description: str, argv: list[str] | None = None) -> Settings:
     parser.add_argument("--quick", action="store_true", help="small data, fewer repeats (< 2 min in all)")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per reader (median reported)")
     args = parser.parse_args(argv)
-    repeats = args.repeats if args.repeats is not None else (2 if args.quick else 3)
+    repeats = args.repeats if args.repeats is not None else (3 if args.quick else 5)
     return Settings(quick=bool(args.quick), repeats=max(1, repeats))
 
 

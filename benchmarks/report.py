@@ -1,0 +1,182 @@
+"""Turns ``benchmarks/out/*.json`` into ``benchmarks/RESULTS.md`` and ``benchmarks/throughput.png``.
+
+python -m benchmarks.report      (the entry point ``python -m benchmarks`` calls this too)
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+from ._common import OUT_DIR, REPO
+
+RESULTS_MD = REPO / "benchmarks" / "RESULTS.md"
+CHART_PNG = REPO / "benchmarks" / "throughput.png"
+BENCHES = (
+    ("core", "Local files (page cache warm)"),
+    ("s3", "S3: one object on a local s3rver"),
+    ("dataset", "S3: eight shards through a dataset"),
+)
+_KIND_COLOURS = {"ours": "#1f77b4", "peer": "#ff7f0e", "ceiling": "#7f7f7f"}
+
+
+def machine() -> dict[str, str]:
+    info = {"nproc": str(os.cpu_count()), "python": platform.python_version(), "kernel": platform.release()}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                info["memory"] = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    except OSError:
+        pass
+    return info
+
+
+def load() -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for name, _title in BENCHES:
+        path = OUT_DIR / f"{name}.json"
+        if path.exists():
+            found[name] = json.loads(path.read_text())
+    return found
+
+
+def _num(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    if digits == 0:
+        return f"{round(value):,}"
+    return f"{value:,.{digits}f}"
+
+
+def _rows_table(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| reader | kind | input | records/s | MB/s | CPU s/GB | peak RSS MB (+ above start) |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        rss = "-"
+        if row.get("peak_rss_mb") is not None:
+            rss = f"{row['peak_rss_mb']:.0f} (+{row['rss_delta_mb']:.0f})"
+        first = row.get("first_record_s")
+        reader = row["reader"] + (f" (first record {first:.2f} s)" if first is not None else "")
+        lines.append(
+            f"| {reader} | {row['kind']} | {row['scenario']} | {_num(row.get('records_per_s'))} | "
+            f"{_num(row['mb_per_s'], 1)} | {_num(row.get('cpu_s_per_gb'), 2)} | {rss} |"
+        )
+    return lines
+
+
+def _targets_table(results: dict[str, dict[str, Any]]) -> list[str]:
+    lines = [
+        "| target | ours | baseline (same run) | ratio | goal | verdict |",
+        "| --- | ---: | ---: | ---: | --- | --- |",
+    ]
+    for name, _title in BENCHES:
+        for target in results.get(name, {}).get("targets", []):
+            verdict = {True: "met", False: "**missed**", None: "not measured"}[target["met"]]
+            baseline = f"{_num(target['baseline'], 1)} ({target['baseline_name']})" if target["baseline"] else "-"
+            ratio = f"{target['ratio']:.2f}x" if target["ratio"] is not None else "-"
+            if target["kind"] == "ratio":
+                goal = f">= {target['target']:g}x"
+            else:
+                goal = f"{'>=' if target['kind'] == 'min' else '<'} {target['target']:g} {target['unit']}"
+            ours = f"{_num(target['ours'], 1)} {target['unit']}" if target["ours"] is not None else "-"
+            lines.append(f"| {target['name']} | {ours} | {baseline} | {ratio} | {goal} | {verdict} |")
+    return lines
+
+
+def write_markdown(results: dict[str, dict[str, Any]]) -> Path:
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    modes = sorted({f"{r['mode']} ({r['repeats']} repeats)" for r in results.values()})
+    info = machine()
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `python -m benchmarks` on {now}; mode: {', '.join(modes) or '-'}. Figures are medians "
+        "of the repeats; every peer and ceiling was measured in the same run as ours. MB = 10^6 bytes of "
+        "file (frames included). Generated data: ~1 KB `tf.train.Example` records with 7 features, and "
+        "1 MiB raw records. Peers run in their own virtualenvs (`benchmarks/setup_peers.sh`). "
+        "The S3 server is s3rver 3.7.1 on 127.0.0.1 (one Node.js process, sharing the 2 cores with the client).",
+        "",
+        f"Machine: {info.get('nproc', '?')} CPUs ({info.get('cpu', '?')}), {info.get('memory', '?')} memory, "
+        f"Linux {info.get('kernel', '?')}, Python {info.get('python', '?')}.",
+        "",
+        "## Targets",
+        "",
+        *_targets_table(results),
+        "",
+        "![throughput per reader](throughput.png)",
+        "",
+    ]
+    versions: dict[str, str] = {}
+    notes: list[str] = []
+    for name, title in BENCHES:
+        bench = results.get(name)
+        if bench is None:
+            lines += [f"## {title}", "", f"Not run (no `benchmarks/out/{name}.json`).", ""]
+            continue
+        versions.update(bench.get("versions", {}))
+        notes += [f"{name}: {n}" for n in bench.get("notes", [])]
+        lines += [f"## {title}", "", *_rows_table(bench["rows"]), ""]
+        counters = [r for r in bench["rows"] if r.get("extra", {}).get("counters")]
+        for row in counters:
+            lines += [f"{row['reader']} stream counters (last run): `{json.dumps(row['extra']['counters'])}`", ""]
+    lines += ["## Versions", "", "| package | version |", "| --- | --- |"]
+    lines += [f"| {k} | {v} |" for k, v in sorted(versions.items())]
+    lines += ["", "## Notes", ""]
+    lines += [f"- {n}" for n in notes] or ["- none"]
+    RESULTS_MD.write_text("\n".join(lines) + "\n")
+    return RESULTS_MD
+
+
+def write_chart(results: dict[str, dict[str, Any]]) -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    panels = [(title, results[name]["rows"]) for name, title in BENCHES if name in results]
+    if not panels:
+        return None
+    heights = [max(1.5, 0.32 * len(rows) + 0.9) for _title, rows in panels]
+    figure, axes = plt.subplots(len(panels), 1, figsize=(11, sum(heights)), gridspec_kw={"height_ratios": heights})
+    if len(panels) == 1:
+        axes = [axes]
+    for axis, (title, rows) in zip(axes, panels, strict=True):
+        rows = sorted(rows, key=lambda r: (r["scenario"], r["mb_per_s"]))
+        labels = [f"{r['reader']}  [{r['scenario']}]" for r in rows]
+        values = [r["mb_per_s"] for r in rows]
+        colours = [_KIND_COLOURS.get(r["kind"], "#2ca02c") for r in rows]
+        bars = axis.barh(range(len(rows)), values, color=colours)
+        axis.set_yticks(range(len(rows)), labels, fontsize=8)
+        axis.set_xscale("log")
+        axis.set_title(title, fontsize=10, loc="left")
+        axis.bar_label(bars, labels=[f"{v:,.0f}" for v in values], fontsize=7, padding=2)
+        axis.set_xlim(right=max(values) * 3)
+    axes[-1].set_xlabel("MB/s (log scale; blue = tfrecord-s3, orange = peers, grey = ceilings)")
+    figure.tight_layout()
+    figure.savefig(CHART_PNG, dpi=110)
+    plt.close(figure)
+    return CHART_PNG
+
+
+def main() -> None:
+    results = load()
+    print(f"wrote {write_markdown(results).relative_to(REPO)}")
+    chart = write_chart(results)
+    print(f"wrote {chart.relative_to(REPO)}" if chart else "no chart (matplotlib missing or no results)")
+
+
+if __name__ == "__main__":
+    main()
