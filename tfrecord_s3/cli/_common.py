@@ -1,0 +1,124 @@
+"""What the subcommands share: expanding paths and globs, output helpers, progress bars."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
+
+from ..errors import ObjectNotFoundError
+from ..storage import filesystem
+
+T = TypeVar("T")
+
+_GLOB_CHARS = frozenset("*?[")
+
+COMPRESSION_CHOICES = {"auto": "auto", "none": None, "gzip": "GZIP", "zlib": "ZLIB"}
+
+
+def has_glob(path: str) -> bool:
+    return any(c in _GLOB_CHARS for c in path)
+
+
+def expand_paths(paths: Iterable[str]) -> list[str]:
+    """Each argument as itself, or the sorted files its glob matches (in argument order).
+
+    A glob that matches nothing is an error (ObjectNotFoundError), never an empty run."""
+    out: list[str] = []
+    for path in paths:
+        if has_glob(path):
+            matches = filesystem.glob(path)
+            if not matches:
+                raise ObjectNotFoundError(f"{path}: no files match", path=path, operation="glob")
+            out.extend(matches)
+        else:
+            out.append(path)
+    return out
+
+
+def add_compression_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--compression",
+        choices=sorted(COMPRESSION_CHOICES),
+        default="auto",
+        help="compression of the files (default: auto, by extension: .gz GZIP, .zz/.zlib ZLIB)",
+    )
+
+
+def compression_of(args: argparse.Namespace) -> str | None:
+    return COMPRESSION_CHOICES[args.compression]
+
+
+def print_json(obj: Any) -> None:
+    # allow_nan=False: every line must be valid JSON; callers turn nan/inf into strings first.
+    sys.stdout.write(json.dumps(obj, allow_nan=False, ensure_ascii=False) + "\n")
+
+
+def progress_enabled() -> bool:
+    """Progress bars only for a person watching: stdout is a terminal."""
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class Progress:
+    """A tqdm bar on stderr when stdout is a terminal; nothing at all otherwise."""
+
+    def __init__(self, total: int | None, unit: str, desc: str) -> None:
+        self._bar: Any = None
+        if progress_enabled():
+            try:
+                from tqdm import tqdm
+            except ImportError:  # tqdm is optional (the demo extra); run without a bar
+                return
+            self._bar = tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    def update(self, n: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def note(self, **values: object) -> None:
+        if self._bar is not None:
+            self._bar.set_postfix(values, refresh=False)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def with_progress(items: list[T], unit: str, desc: str) -> Iterator[T]:
+    with Progress(len(items), unit, desc) as bar:
+        for item in items:
+            yield item
+            bar.update()
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, not {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
+    return value
+
+
+def close_iterator(iterator: Iterator[Any]) -> None:
+    """Close a record iterator left early (open_records returns a generator owning its file)."""
+    close = getattr(iterator, "close", None)
+    if close is not None:
+        close()
