@@ -265,6 +265,8 @@ class BlockStream(io.RawIOBase):
                     raise
                 if self._cancel.is_set():
                     raise _Closed from exc
+                if len(data) == want and not isinstance(exc, StorageError):
+                    return data  # every byte arrived; the fault came after the last one
                 fault = self._classify(exc)
                 if fault is Fault.FATAL:
                     if isinstance(exc, StorageError):
