@@ -1,6 +1,7 @@
 """Shared fixtures: a real S3 server (moto, on 127.0.0.1) configured the way a user would.
 
 ``moto_server``  (session)   the running ThreadedMotoServer's ``MotoServer(host, port, endpoint_url)``
+``moto_admin_client`` (session) a plain boto3 client for it (fake keys, path-style)
 ``s3_env``       (function)  TensorFlow's S3 variables set with monkeypatch to point at it,
                              no ~/.aws leakage, a fresh bucket; yields :class:`S3Env`
 ``s3_counter``   (function)  an :class:`HttpCounter` of the HTTP requests our clients send
@@ -84,6 +85,15 @@ def moto_server() -> Iterator[MotoServer]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def moto_admin_client(moto_server: MotoServer) -> Iterator[Any]:
+    """A plain boto3 client (explicit fake credentials) for setting up and inspecting
+    buckets; independent of the environment and of tfrecord_s3's client cache."""
+    client = _admin_client(moto_server.endpoint_url)
+    yield client
+    client.close()
+
+
 def _admin_client(endpoint_url: str) -> Any:
     return boto3.session.Session().client(
         "s3",
@@ -100,7 +110,9 @@ def _admin_client(endpoint_url: str) -> Any:
 
 
 @pytest.fixture
-def s3_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[S3Env]:
+def s3_env(
+    moto_server: MotoServer, moto_admin_client: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[S3Env]:
     """Environment exactly as a TensorFlow user sets it, and a fresh bucket."""
     empty = tmp_path / "aws-empty"
     empty.write_text("")
@@ -128,14 +140,13 @@ def s3_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
     s3_client.clear_client_cache()
-    client = _admin_client(moto_server.endpoint_url)
+    client = moto_admin_client
     bucket = f"test-{uuid.uuid4().hex[:20]}"
     client.create_bucket(Bucket=bucket)
     try:
         yield S3Env(bucket=bucket, endpoint_url=moto_server.endpoint_url, port=moto_server.port, client=client)
     finally:
         s3_client.clear_client_cache()
-        client.close()
 
 
 @pytest.fixture
