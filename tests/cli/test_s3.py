@@ -63,7 +63,7 @@ def test_head_decodes_sequence_examples_from_s3(s3_server: S3Env, dataset: dict[
     lines = run_cli("head", "-n", "3", dataset["sequence_examples.tfrecord"], env=s3_server.env).json_lines()
     expected = golden.expected()["files"]["sequence_examples.tfrecord"]["records"]
     assert len(lines) == 3
-    for line, record in zip(lines, expected, strict=True):
+    for line, record in zip(lines, expected[:3], strict=True):
         assert line["context"]["length"] == record["context"]["length"]["value"]
 
 

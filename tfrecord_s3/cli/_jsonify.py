@@ -49,7 +49,8 @@ def to_json(value: Any) -> Any:
     if isinstance(value, float):
         return float_value(value)
     if isinstance(value, Mapping):
-        return {str(k): to_json(v) for k, v in value.items()}
+        # Sorted: protobuf maps have no order, and stable output diffs cleanly.
+        return {str(k): to_json(v) for k, v in sorted(value.items(), key=lambda item: str(item[0]))}
     if isinstance(value, (list, tuple)):
         return [to_json(v) for v in value]
     to_list = getattr(value, "to_list", None)  # ragged values and other list-like containers

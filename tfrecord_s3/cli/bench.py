@@ -11,7 +11,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ._common import Progress, add_compression_option, compression_of, positive_int, print_json
+from ..records.reader import open_records
+from ._common import Progress, add_compression_option, close_iterator, compression_of, positive_int, print_json
 
 HELP = "measure read throughput (records/s, MB/s, requests, retries, time to first record)"
 
@@ -24,7 +25,11 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--parallel", type=positive_int, default=1, metavar="N", help="files read at once (num_parallel_reads)"
     )
-    parser.add_argument("--decode", action="store_true", help="also decode every record as a tf.train.Example")
+    parser.add_argument(
+        "--decode",
+        action="store_true",
+        help="also decode every record as a tf.train.Example (VarLenFeature specs from the first records)",
+    )
     parser.add_argument(
         "--batch-size", type=positive_int, default=256, metavar="N", help="records per decoded batch (default 256)"
     )
@@ -48,7 +53,10 @@ def measure(
     from ..dataset import TFRecordDataset
 
     dataset = TFRecordDataset(list(paths), compression, num_parallel_reads=parallel, verify_crc=verify)
-    pipeline: Any = dataset.batch(batch_size).parse_examples() if decode else dataset
+    pipeline: Any = dataset
+    if decode:
+        spec = infer_spec(dataset.files[0], compression)
+        pipeline = dataset.batch(batch_size).parse_examples(spec)
     started = time.perf_counter()
     first: float | None = None
     elements = 0
@@ -77,8 +85,28 @@ def measure(
     }
 
 
+def infer_spec(path: str, compression: str | None, sample: int = 64) -> dict[str, Any]:
+    """A VarLenFeature per feature seen in the first ``sample`` records of ``path``, typed as
+    first seen: every value decoded through the batched (columnar) path, as training would."""
+    from ..decode import VarLenFeature, parse_example
+
+    spec: dict[str, Any] = {}
+    records = open_records(path, compression)
+    try:
+        for index, record in enumerate(records):
+            if index >= sample:
+                break
+            for key, value in parse_example(record, path=path).items():
+                if key not in spec:
+                    spec[key] = VarLenFeature("bytes" if isinstance(value, list) else str(value.dtype))
+    finally:
+        close_iterator(records)
+    return spec
+
+
 def format_figures(figures: dict[str, Any]) -> list[str]:
     first = figures["first_record_seconds"]
+    first_label = "first batch " if figures["decode"] else "first record"
     return [
         f"files            {figures['files']}",
         f"records          {figures['records']}",
@@ -88,7 +116,7 @@ def format_figures(figures: dict[str, Any]) -> list[str]:
         f"MB/s             {figures['mb_per_s']:.1f}",
         f"requests         {figures['requests']} ({figures['bytes_requested'] / 1e6:.1f} MB requested)",
         f"retries          {figures['retries']}",
-        f"first record     {'-' if first is None else f'{first * 1000:.1f} ms'}",
+        f"{first_label}     {'-' if first is None else f'{first * 1000:.1f} ms'}",
         f"parallel reads   {figures['parallel']}",
         f"decode           {'yes' if figures['decode'] else 'no'}",
     ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import time
 from collections import Counter
@@ -26,7 +27,8 @@ from ._sample import EMBEDDING_SIZE, IMAGE_SHAPE, sample_records
 HELP = "write a sample dataset to a local in-process S3 server, stream it back, show what and how fast"
 
 BUCKET = "tfrecord-s3-demo"
-# Full size: 8 shards x 2500 records of ~930 bytes (a 16x16x3 image and a few small features).
+# Full size: 8 shards x 6000 records of ~930 bytes (a 16x16x3 image and a few small features),
+# ~5.7 MB a shard: big enough to stream, small enough to finish in well under a minute.
 DEFAULT_SHARDS = 8
 DEFAULT_RECORDS = 6000
 SMALL_SHARDS = 3
@@ -170,8 +172,10 @@ def run(args: argparse.Namespace) -> int:
     )
     print("  records per shard: " + ", ".join(f"{n}: {got.per_shard[n]}" for n in range(shards)))
     if got.first_batch is not None:
-        print(f"  a decoded record: {sample_of(got.first_batch)}")
+        print(f"  a decoded record: {json.dumps(sample_of(got.first_batch))}")
     print(f"every id 0..{expected - 1} read exactly once: {'yes' if intact else 'NO'}")
+    print("(the server runs in this process and shares its CPU: these figures show the path works,")
+    print(" not how fast it goes; run `tfrecord-s3 bench` on your own data for that)")
     print(f"demo finished in {time.perf_counter() - total_started:.1f} s")
     if not intact:
         raise TFRecordS3Error(f"the demo read back {got.records} records, expected {expected} distinct ids")

@@ -61,22 +61,20 @@ def records_of(paths: list[str], compression: str | None, limit: int) -> Iterato
 
 
 def decode_record(record: bytes, kind: str | None, path: str, offset: int) -> dict[str, Any]:
-    """The JSON fields of one record. ``kind`` None means guess, falling back to raw."""
+    """The JSON fields of one record. ``kind`` None means guess, printing it raw if it does not
+    decode; a forced kind lets the DecodeError (naming path and offset) through."""
     from ..decode import parse_example, parse_sequence_example
 
     guessed = kind or record_kind(record)
     try:
         if guessed == EXAMPLE:
-            return {"features": to_json(parse_example(record))}
+            return {"features": to_json(parse_example(record, path=path, offset=offset))}
         if guessed == SEQUENCE_EXAMPLE:
-            context, feature_lists = parse_sequence_example(record)
+            context, feature_lists = parse_sequence_example(record, path=path, offset=offset)
             return {"context": to_json(context), "feature_lists": to_json(feature_lists)}
-    except DecodeError as exc:
+    except DecodeError:
         if kind is not None:
-            # Name the record: the decoder sees bytes, not a file.
-            raise DecodeError(
-                f"{path} at byte {offset}: not a valid {kind}: {exc}", path=path, offset=offset, feature=exc.feature
-            ) from exc
+            raise
     return {"raw": base64.b64encode(record).decode("ascii")}
 
 
