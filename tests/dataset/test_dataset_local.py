@@ -59,11 +59,12 @@ def expected_interleave(contents: list[list[bytes]], cycle: int, block: int) -> 
     return out
 
 
-def wait_for_threads(baseline: int, timeout: float = 2.0) -> int:
+def new_threads_left(before: set[threading.Thread], timeout: float = 2.0) -> int:
+    """How many threads started since ``before`` are still alive after up to ``timeout``."""
     deadline = time.monotonic() + timeout
-    while threading.active_count() > baseline and time.monotonic() < deadline:
+    while set(threading.enumerate()) - before and time.monotonic() < deadline:
         time.sleep(0.01)
-    return threading.active_count()
+    return len(set(threading.enumerate()) - before)
 
 
 def open_fds() -> int:
@@ -165,21 +166,21 @@ def test_breaking_early_leaves_no_thread_and_no_file_open(
     shards: tuple[list[str], list[list[bytes]]], parallel: int | None
 ) -> None:
     paths, _ = shards
-    threads, fds = threading.active_count(), open_fds()
+    threads, fds = set(threading.enumerate()), open_fds()
     for i, _ in enumerate(TFRecordDataset(paths, num_parallel_reads=parallel, buffer_size=64)):
         if i == 10:
             break
-    assert wait_for_threads(threads) == threads
+    assert new_threads_left(threads) == 0
     assert open_fds() == fds
 
 
 def test_an_exception_in_the_consumer_closes_everything(shards: tuple[list[str], list[list[bytes]]]) -> None:
     paths, _ = shards
-    threads = threading.active_count()
+    threads = set(threading.enumerate())
     with pytest.raises(KeyError):
         for _ in TFRecordDataset(paths, num_parallel_reads=3):
             raise KeyError("consumer failed")
-    assert wait_for_threads(threads) == threads
+    assert new_threads_left(threads) == 0
 
 
 def test_error_in_one_file_comes_after_its_earlier_records(

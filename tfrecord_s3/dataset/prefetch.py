@@ -59,6 +59,8 @@ def storage_counters(stream: object) -> tuple[int, int, int]:
     """(requests, bytes requested, retries) of a storage stream that keeps counters."""
     for candidate in (stream, getattr(stream, "raw", None)):
         counters = getattr(candidate, "counters", None)
+        if callable(counters):
+            counters = counters()
         if counters is not None:
             return (
                 int(getattr(counters, "requests", 0)),

@@ -1,0 +1,119 @@
+"""TFRecordDataset over a real local S3 server (moto on 127.0.0.1), configured by env vars."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+
+import pytest
+
+import tfrecord_s3 as tfr
+from tests import golden
+from tests.conftest import S3Env
+from tfrecord_s3.dataset import TFRecordDataset
+from tfrecord_s3.records.framing import encode_frame
+
+
+def sockets() -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
+                count += 1
+        except OSError:
+            pass
+    return count
+
+
+def settle(measure: object, baseline: int, timeout: float = 2.0) -> int:
+    deadline = time.monotonic() + timeout
+    value = measure()  # type: ignore[operator]
+    while value > baseline and time.monotonic() < deadline:
+        time.sleep(0.02)
+        value = measure()  # type: ignore[operator]
+    return value  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def shards(s3_env: S3Env) -> tuple[list[str], list[bytes]]:
+    paths, everything = [], []
+    for f in range(6):
+        recs = [f"f{f}r{i}".encode() * (1 + i % 7) for i in range(150 + 13 * f)]
+        paths.append(s3_env.put(f"data/part-{f:02d}.tfrecord", b"".join(encode_frame(r) for r in recs)))
+        everything.extend(recs)
+    return paths, everything
+
+
+@pytest.mark.parametrize("parallel", [None, 2, 4, 8])
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_every_record_once_from_s3(
+    s3_env: S3Env, shards: tuple[list[str], list[bytes]], parallel: int | None, deterministic: bool
+) -> None:
+    paths, everything = shards
+    ds = TFRecordDataset(s3_env.url("data/part-*.tfrecord"), num_parallel_reads=parallel, deterministic=deterministic)
+    assert ds.files == paths
+    got = list(ds)
+    assert Counter(got) == Counter(everything)
+    assert len(got) == len(everything)
+    if deterministic:
+        assert got == list(TFRecordDataset(paths, num_parallel_reads=parallel))
+    stats = ds.stats
+    assert stats.records == len(everything)
+    assert stats.requests >= len(paths)  # at least one GET per non-empty object
+
+
+def test_golden_files_through_the_dataset(s3_env: S3Env) -> None:
+    for name in golden.golden_files():
+        info = golden.expected()["files"][name]
+        url = s3_env.put(f"golden/{name}", golden.path_of(name).read_bytes())
+        got = list(TFRecordDataset(url, compression_type="auto"))
+        assert [len(r) for r in got] == info["record_lengths"], name
+
+
+def test_state_dict_resumes_from_s3(s3_env: S3Env, shards: tuple[list[str], list[bytes]]) -> None:
+    paths, _ = shards
+    full = list(TFRecordDataset(paths, num_parallel_reads=3))
+    ds = TFRecordDataset(paths, num_parallel_reads=3)
+    it = iter(ds)
+    head = [next(it) for _ in range(400)]
+    state = ds.state_dict()
+    it.close()  # type: ignore[attr-defined]
+    resumed = TFRecordDataset(paths, num_parallel_reads=3)
+    resumed.load_state_dict(state)
+    assert head + list(resumed) == full
+
+
+@pytest.mark.parametrize("parallel", [None, 4])
+def test_breaking_after_10_records_leaves_no_thread_or_socket(
+    s3_env: S3Env, shards: tuple[list[str], list[bytes]], parallel: int | None
+) -> None:
+    paths, _ = shards
+    list(TFRecordDataset(paths[:1]))  # warm the client pool so its sockets are the baseline
+    threads, socks = set(threading.enumerate()), sockets()
+    for i, _ in enumerate(TFRecordDataset(paths, num_parallel_reads=parallel)):
+        if i == 9:
+            break
+    assert settle(lambda: len(set(threading.enumerate()) - threads), 0) == 0
+    assert settle(sockets, socks) <= socks
+
+
+def test_a_damaged_object_names_its_url_and_offset(s3_env: S3Env, shards: tuple[list[str], list[bytes]]) -> None:
+    bad = s3_env.put("bad/corrupt.tfrecord", golden.corrupted_bytes("corrupt_length_bitflip.tfrecord"))
+    base = list(tfr.tf_record_iterator(str(golden.path_of("raw_records.tfrecord"))))
+    got: list[bytes] = []
+    with pytest.raises(tfr.CorruptRecordError) as caught:
+        for r in TFRecordDataset([bad]):
+            got.append(r)
+    assert got == base[:8]
+    assert caught.value.path == bad
+    assert caught.value.offset == 4253
+    assert f"{bad} at byte 4253" in str(caught.value)
+
+
+def test_a_missing_object_is_object_not_found(s3_env: S3Env, shards: tuple[list[str], list[bytes]]) -> None:
+    paths, _ = shards
+    missing = s3_env.url("data/nope.tfrecord")
+    with pytest.raises(tfr.ObjectNotFoundError, match=r"nope\.tfrecord"):
+        list(TFRecordDataset([paths[0], missing]))
