@@ -65,43 +65,22 @@ def cli() -> Callable[..., Result]:
 
 
 @dataclass
-class S3Env:
-    """A running local S3 server and the environment that points the CLI at it."""
+class CliS3:
+    """The shared moto server (tests/conftest.py ``s3_env``: a fresh bucket, fake keys, no
+    ~/.aws) and the S3 variables to hand to the child process."""
 
-    endpoint: str
+    bucket: str
     env: dict[str, str]
     client: Any
 
-    def put(self, bucket: str, key: str, data: bytes) -> str:
-        self.client.put_object(Bucket=bucket, Key=key, Body=data)
-        return f"s3://{bucket}/{key}"
-
-
-@pytest.fixture(scope="session")
-def s3_server() -> Any:
-    """moto's S3 server on 127.0.0.1 (a free port) for the whole session."""
-    import boto3
-
-    from tfrecord_s3.demo_server import LocalS3Server
-
-    with LocalS3Server() as server:
-        env = server.environ()
-        client = boto3.client(
-            "s3",
-            endpoint_url=server.url,
-            region_name=env["AWS_REGION"],
-            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        )
-        yield S3Env(server.endpoint, env, client)
-
-
-_bucket_counter = iter(range(1_000_000))
+    def put(self, key: str, data: bytes) -> str:
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+        return f"s3://{self.bucket}/{key}"
 
 
 @pytest.fixture
-def bucket(s3_server: S3Env) -> str:
-    """A fresh, empty bucket for one test."""
-    name = f"cli-test-{os.getpid()}-{next(_bucket_counter)}"
-    s3_server.client.create_bucket(Bucket=name)
-    return name
+def cli_s3(s3_env: Any) -> CliS3:
+    # s3_env set the variables in this process with monkeypatch; run_cli passes the process
+    # environment on but drops S3_* (so nothing leaks by accident): hand those over explicitly.
+    env = {var: os.environ[var] for var in _S3_VARS if var in os.environ}
+    return CliS3(bucket=s3_env.bucket, env=env, client=s3_env.client)

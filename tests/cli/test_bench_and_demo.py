@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from tests import golden
-from tests.cli.conftest import S3Env, run_cli
+from tests.cli.conftest import CliS3, run_cli
 
 
 def test_bench_json_figures_over_local_files() -> None:
@@ -34,9 +34,9 @@ def test_bench_decode_text_report() -> None:
     assert float(fields["MB/s"]) > 0
 
 
-def test_bench_over_s3_counts_requests(s3_server: S3Env, bucket: str) -> None:
-    path = s3_server.put(bucket, "bench/raw.tfrecord", golden.path_of("raw_records.tfrecord").read_bytes())
-    [figures] = run_cli("bench", "--json", path, env=s3_server.env).json_lines()
+def test_bench_over_s3_counts_requests(cli_s3: CliS3) -> None:
+    path = cli_s3.put("bench/raw.tfrecord", golden.path_of("raw_records.tfrecord").read_bytes())
+    [figures] = run_cli("bench", "--json", path, env=cli_s3.env).json_lines()
     assert figures["records"] == 20
     assert figures["requests"] >= 1
     assert figures["retries"] == 0

@@ -11,95 +11,95 @@ from pathlib import Path
 import pytest
 
 from tests import golden
-from tests.cli.conftest import S3Env, run_cli
+from tests.cli.conftest import CliS3, run_cli
 
 # Small files only: moto re-reads a whole object for every ranged GET.
 FILES = ("raw_records.tfrecord", "sequence_examples.tfrecord", "examples_gzip.tfrecord.gz", "one_empty_record.tfrecord")
 
 
 @pytest.fixture
-def dataset(s3_server: S3Env, bucket: str) -> dict[str, str]:
+def dataset(cli_s3: CliS3) -> dict[str, str]:
     """The golden files uploaded under s3://bucket/data/; name -> s3 path."""
-    return {name: s3_server.put(bucket, f"data/{name}", golden.path_of(name).read_bytes()) for name in FILES}
+    return {name: cli_s3.put(f"data/{name}", golden.path_of(name).read_bytes()) for name in FILES}
 
 
 def num_records(name: str) -> int:
     return int(golden.expected()["files"][name]["num_records"])
 
 
-def test_stat_object_and_prefix(s3_server: S3Env, bucket: str, dataset: dict[str, str]) -> None:
+def test_stat_object_and_prefix(cli_s3: CliS3, dataset: dict[str, str]) -> None:
     path = dataset["raw_records.tfrecord"]
-    [obj] = run_cli("stat", "--json", path, env=s3_server.env).json_lines()
+    [obj] = run_cli("stat", "--json", path, env=cli_s3.env).json_lines()
     assert obj["length"] == golden.path_of("raw_records.tfrecord").stat().st_size
     assert obj["is_directory"] is False
     assert obj["mtime_nsec"] > 0
-    [prefix] = run_cli("stat", "--json", f"s3://{bucket}/data", env=s3_server.env).json_lines()
+    [prefix] = run_cli("stat", "--json", f"s3://{cli_s3.bucket}/data", env=cli_s3.env).json_lines()
     assert prefix["is_directory"] is True
 
 
-def test_ls_glob_and_prefix(s3_server: S3Env, bucket: str, dataset: dict[str, str]) -> None:
+def test_ls_glob_and_prefix(cli_s3: CliS3, dataset: dict[str, str]) -> None:
     expected = {dataset[name]: golden.path_of(name).stat().st_size for name in FILES}
-    for pattern in (f"s3://{bucket}/data/*", f"s3://{bucket}/data/"):
-        entries = run_cli("ls", "--json", pattern, env=s3_server.env).json_lines()
+    for pattern in (f"s3://{cli_s3.bucket}/data/*", f"s3://{cli_s3.bucket}/data/"):
+        entries = run_cli("ls", "--json", pattern, env=cli_s3.env).json_lines()
         assert {e["path"]: e["length"] for e in entries} == expected, pattern
 
 
-def test_count_s3_glob(s3_server: S3Env, bucket: str, dataset: dict[str, str]) -> None:
-    result = run_cli("count", "--json", f"s3://{bucket}/data/*", env=s3_server.env)
+def test_count_s3_glob(cli_s3: CliS3, dataset: dict[str, str]) -> None:
+    result = run_cli("count", "--json", f"s3://{cli_s3.bucket}/data/*", env=cli_s3.env)
     assert result.code == 0, result.err
     *files, total = result.json_lines()
     assert {f["path"]: f["records"] for f in files} == {dataset[n]: num_records(n) for n in FILES}
     assert total["total"] == sum(num_records(n) for n in FILES)
 
 
-def test_head_raw_from_s3(s3_server: S3Env, dataset: dict[str, str]) -> None:
+def test_head_raw_from_s3(cli_s3: CliS3, dataset: dict[str, str]) -> None:
     name = "raw_records.tfrecord"
-    lines = run_cli("head", "--raw", "-n", "5", dataset[name], env=s3_server.env).json_lines()
+    lines = run_cli("head", "--raw", "-n", "5", dataset[name], env=cli_s3.env).json_lines()
     digests = [hashlib.sha256(base64.b64decode(line["raw"])).hexdigest() for line in lines]
     assert digests == golden.expected()["files"][name]["record_sha256"][:5]
 
 
-def test_head_decodes_sequence_examples_from_s3(s3_server: S3Env, dataset: dict[str, str]) -> None:
-    lines = run_cli("head", "-n", "3", dataset["sequence_examples.tfrecord"], env=s3_server.env).json_lines()
+def test_head_decodes_sequence_examples_from_s3(cli_s3: CliS3, dataset: dict[str, str]) -> None:
+    lines = run_cli("head", "-n", "3", dataset["sequence_examples.tfrecord"], env=cli_s3.env).json_lines()
     expected = golden.expected()["files"]["sequence_examples.tfrecord"]["records"]
     assert len(lines) == 3
     for line, record in zip(lines, expected[:3], strict=True):
         assert line["context"]["length"] == record["context"]["length"]["value"]
 
 
-def test_verify_reports_a_corrupted_object(s3_server: S3Env, bucket: str, tmp_path: Path) -> None:
+def test_verify_reports_a_corrupted_object(cli_s3: CliS3, tmp_path: Path) -> None:
     damaged = golden.write_corrupted("corrupt_length_bitflip.tfrecord", tmp_path).read_bytes()
-    bad = s3_server.put(bucket, "bad/part-0.tfrecord", damaged)
-    good = s3_server.put(bucket, "bad/part-1.tfrecord", golden.path_of("raw_records.tfrecord").read_bytes())
-    result = run_cli("verify", f"s3://{bucket}/bad/*", env=s3_server.env)
+    bad = cli_s3.put("bad/part-0.tfrecord", damaged)
+    good = cli_s3.put("bad/part-1.tfrecord", golden.path_of("raw_records.tfrecord").read_bytes())
+    result = run_cli("verify", f"s3://{cli_s3.bucket}/bad/*", env=cli_s3.env)
     assert result.code == 1, result.err
     lines = result.out.splitlines()
     assert lines[0].startswith(f"BAD  {bad}  offset 4253  corrupt-length:")
     assert lines[1] == f"OK   {good}  (20 records)"
-    counted = run_cli("count", bad, env=s3_server.env)
+    counted = run_cli("count", bad, env=cli_s3.env)
     assert counted.code == 5
     assert f"{bad} at byte 4253" in counted.one_error_line()
 
 
-def test_missing_key_and_bucket_exit_not_found(s3_server: S3Env, bucket: str) -> None:
-    missing_key = f"s3://{bucket}/no/such.tfrecord"
+def test_missing_key_and_bucket_exit_not_found(cli_s3: CliS3) -> None:
+    missing_key = f"s3://{cli_s3.bucket}/no/such.tfrecord"
     missing_bucket = "s3://no-such-bucket-here/x.tfrecord"
     for command, path in [(c, missing_key) for c in ("stat", "count", "verify", "head")] + [("count", missing_bucket)]:
-        result = run_cli(command, path, env=s3_server.env)
+        result = run_cli(command, path, env=cli_s3.env)
         assert result.code == 3, (command, path, result.err)
         assert path in result.one_error_line()
-    nothing = run_cli("count", f"s3://{bucket}/none-*.tfrecord", env=s3_server.env)
+    nothing = run_cli("count", f"s3://{cli_s3.bucket}/none-*.tfrecord", env=cli_s3.env)
     assert nothing.code == 3
     assert "no files match" in nothing.one_error_line()
 
 
-def test_wrong_endpoint_fails_fast_with_the_storage_code(s3_server: S3Env) -> None:
+def test_wrong_endpoint_fails_fast_with_the_storage_code(cli_s3: CliS3) -> None:
     import socket
 
     with socket.socket() as sock:  # a port nothing listens on: bind, never listen
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        env = {**s3_server.env, "S3_ENDPOINT": f"127.0.0.1:{port}", "S3_CONNECT_TIMEOUT_MSEC": "200"}
+        env = {**cli_s3.env, "S3_ENDPOINT": f"127.0.0.1:{port}", "S3_CONNECT_TIMEOUT_MSEC": "200"}
         started = time.monotonic()
         result = run_cli("count", "s3://some-bucket/x.tfrecord", env=env)
         elapsed = time.monotonic() - started
@@ -113,8 +113,8 @@ def test_wrong_endpoint_fails_fast_with_the_storage_code(s3_server: S3Env) -> No
     ("variable", "value"),
     [("S3_USE_HTTPS", "maybe"), ("S3_CONNECT_TIMEOUT_MSEC", "soon"), ("S3_VERIFY_SSL", "2")],
 )
-def test_bad_environment_value_is_a_config_error(s3_server: S3Env, variable: str, value: str) -> None:
-    result = run_cli("stat", "s3://b/k", env={**s3_server.env, variable: value})
+def test_bad_environment_value_is_a_config_error(cli_s3: CliS3, variable: str, value: str) -> None:
+    result = run_cli("stat", "s3://b/k", env={**cli_s3.env, variable: value})
     assert result.code == 2
     line = result.one_error_line()
     assert variable in line
