@@ -3,9 +3,9 @@
 ``gather_features`` is the only per-record Python code of the batch path. Its signature is
 deliberately narrow (records and keys in, bytes out; no specs, no dtypes, no numpy, no error
 formatting) so it can be profiled alone and later swapped for a compiled kernel without
-touching callers. Per record and key it does three C calls (map lookup, serialize, append):
-re-serializing one Feature is much cheaper than turning its values into Python objects,
-and ``_columns`` then decodes each column for the whole batch at once with numpy.
+touching callers. Per record it parses the Example and, in C via ``map``, looks up and
+re-serializes each wanted Feature: much cheaper than turning values into Python objects.
+``_columns`` then decodes each column for the whole batch at once with numpy.
 """
 
 from __future__ import annotations
@@ -55,17 +55,29 @@ def gather_features(records: Sequence[Buffer], keys: Sequence[str]) -> list[list
     (canonical: packed lists, known fields first). Raises ``UnparsableRecord`` for a record
     that is not a serialized Example.
     """
-    columns: list[list[bytes]] = [[] for _ in keys]
-    plan = [(key, column.append) for key, column in zip(keys, columns, strict=True)]
     from_string = Example.FromString
     serialize = Feature.SerializeToString
-    empty = EMPTY_FEATURE
-    index = 0
+    empties = [EMPTY_FEATURE] * len(keys)
     try:
-        for index, record in enumerate(records):  # noqa: B007 (index names the bad record)
-            get = from_string(record).features.feature.get  # type: ignore[arg-type]  # (.get: [] would insert)
-            for key, append in plan:
-                append(serialize(get(key, empty)))
+        # Per record the inner loop runs in C (map over the keys): map .get with a default
+        # (indexing a protobuf map would insert the key), then serialize.
+        rows = [
+            list(map(serialize, map(from_string(record).features.feature.get, keys, empties)))  # type: ignore[arg-type]
+            for record in records
+        ]
     except PARSE_ERRORS as exc:
-        raise UnparsableRecord(index, str(exc)) from exc
-    return columns
+        # The comprehension runs in order, so the first record protobuf rejects is this one.
+        raise _first_unparsable(records, str(exc)) from exc
+    if not rows:
+        return [[] for _ in keys]
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def _first_unparsable(records: Sequence[Buffer], reason: str) -> UnparsableRecord:
+    """Which record failed (only called after one did): the first that protobuf rejects."""
+    for index, record in enumerate(records):
+        try:
+            Example.FromString(record)  # type: ignore[arg-type]
+        except PARSE_ERRORS:
+            return UnparsableRecord(index, reason)
+    return UnparsableRecord(0, reason)
