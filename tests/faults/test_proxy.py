@@ -157,6 +157,20 @@ def test_put_with_expect_100_continue(fault_proxy: FaultProxy, s3: Any, fault_bu
     assert s3.get_object(Bucket=fault_bucket, Key="expect")["Body"].read() == body
 
 
+def test_put_with_chunked_body_is_forwarded_as_framed(fault_proxy: FaultProxy, s3: Any, fault_bucket: str) -> None:
+    url = urlsplit(s3.generate_presigned_url("put_object", Params={"Bucket": fault_bucket, "Key": "chunked"}))
+    body = DATA[:3000]
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in (body[:1000], body[1000:]))
+    with socket.create_connection(fault_proxy.address, timeout=2) as sock:
+        sock.sendall(
+            f"PUT {url.path}?{url.query} HTTP/1.1\r\nHost: {url.netloc}\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+            + chunks
+            + b"0\r\n\r\n"
+        )
+        assert sock.recv(100).startswith(b"HTTP/1.1 200")
+    assert s3.get_object(Bucket=fault_bucket, Key="chunked")["Body"].read() == body
+
+
 # ---- connection faults -----------------------------------------------------------------
 
 
@@ -226,6 +240,7 @@ def test_absolute_reset_offset_fires_on_the_response_carrying_that_byte(
     results = [raw_request(fault_proxy, s3, fault_bucket, key, range_header=f"bytes={a}-{b}") for a, b in blocks]
     assert [r.ending for r in results] == ["complete", "reset", "complete"]
     assert results[1].body == DATA[4096:6500]
+    assert fault_proxy.wait_idle()
     assert [e.fault for e in fault_proxy.requests(faulted=True)] == ["reset_after(@6500)"]
 
 
@@ -236,12 +251,12 @@ def test_stall_before_headers_times_the_client_out_and_shorter_one_passes(
     fault_proxy: FaultProxy, fault_bucket: str, key: str
 ) -> None:
     impatient = plain_s3_client(fault_proxy.endpoint_url, timeout=0.3)
-    fault_proxy.add_rule(Fault.stall(1.0), method="GET", nth=1)
+    fault_proxy.add_rule(Fault.stall(3.0), method="GET", nth=1)
     fault_proxy.add_rule(Fault.stall(0.15), method="GET", nth=2)
     started = time.monotonic()
     with pytest.raises(ReadTimeoutError):
         impatient.get_object(Bucket=fault_bucket, Key=key)
-    assert 0.25 < time.monotonic() - started < 0.9
+    assert 0.25 < time.monotonic() - started < 2.0  # the timeout, not the 3 s stall
     started = time.monotonic()
     assert impatient.get_object(Bucket=fault_bucket, Key=key)["Body"].read() == DATA
     assert time.monotonic() - started >= 0.15
@@ -249,7 +264,7 @@ def test_stall_before_headers_times_the_client_out_and_shorter_one_passes(
 
 
 def test_stall_after_n_bytes_then_carries_on(fault_proxy: FaultProxy, s3: Any, fault_bucket: str, key: str) -> None:
-    fault_proxy.add_rule(Fault.stall(1.0, after=2048), method="GET", nth=1)
+    fault_proxy.add_rule(Fault.stall(3.0, after=2048), method="GET", nth=1)
     fault_proxy.add_rule(Fault.stall(0.1, after=2048), method="GET", nth=2)
     response = raw_request(fault_proxy, s3, fault_bucket, key, timeout=0.3)
     assert (response.ending, response.body) == ("timeout", DATA[:2048])
@@ -324,6 +339,7 @@ def test_200_instead_of_206_both_variants(fault_proxy: FaultProxy, s3: Any, faul
     assert (full.status, full.header("Content-Range"), full.body) == (200, None, DATA)
     partial = raw_request(fault_proxy, s3, fault_bucket, key, range_header="bytes=100-199")
     assert (partial.status, partial.header("Content-Range"), partial.body) == (200, None, DATA[100:200])
+    assert fault_proxy.wait_idle()
     assert [(e.upstream_status, e.status, e.body_bytes) for e in fault_proxy.requests()] == [
         (200, 200, len(DATA)),
         (206, 200, 100),
