@@ -33,9 +33,9 @@ def _load_regen_script() -> object:
     return module
 
 
-def _fields(message: type) -> dict[str, tuple[int, int, bool]]:
+def _fields(message: type) -> dict[str, tuple[int, int]]:
     return {
-        field.name: (field.number, field.type, field.is_packed)  # type: ignore[attr-defined]
+        field.name: (field.number, field.type)  # type: ignore[attr-defined]
         for field in message.DESCRIPTOR.fields  # type: ignore[attr-defined]
     }
 
@@ -43,13 +43,13 @@ def _fields(message: type) -> dict[str, tuple[int, int, bool]]:
 def test_field_numbers_and_types_are_tensorflows() -> None:
     # tensorflow/core/example/feature.proto and example.proto (FieldDescriptor type codes:
     # 2 float, 3 int64, 9 string, 11 message, 12 bytes).
-    assert _fields(BytesList) == {"value": (1, 12, False)}
-    assert _fields(FloatList) == {"value": (1, 2, True)}
-    assert _fields(Int64List) == {"value": (1, 3, True)}
+    assert _fields(BytesList) == {"value": (1, 12)}
+    assert _fields(FloatList) == {"value": (1, 2)}
+    assert _fields(Int64List) == {"value": (1, 3)}
     assert _fields(Feature) == {
-        "bytes_list": (1, 11, False),
-        "float_list": (2, 11, False),
-        "int64_list": (3, 11, False),
+        "bytes_list": (1, 11),
+        "float_list": (2, 11),
+        "int64_list": (3, 11),
     }
     assert [f.name for f in Feature.DESCRIPTOR.oneofs_by_name["kind"].fields] == [
         "bytes_list",
@@ -58,10 +58,13 @@ def test_field_numbers_and_types_are_tensorflows() -> None:
     ]
     assert _fields(Features)["feature"][0] == 1
     assert Features.DESCRIPTOR.fields_by_name["feature"].message_type.GetOptions().map_entry
-    assert _fields(FeatureList) == {"feature": (1, 11, False)}
+    assert _fields(FeatureList) == {"feature": (1, 11)}
     assert _fields(FeatureLists)["feature_list"][0] == 1
-    assert _fields(Example) == {"features": (1, 11, False)}
-    assert _fields(SequenceExample) == {"context": (1, 11, False), "feature_lists": (2, 11, False)}
+    assert _fields(Example) == {"features": (1, 11)}
+    # Packed on the wire, as TensorFlow writes them (tag 0x0a = field 1, length-delimited).
+    assert FloatList(value=[1.0]).SerializeToString() == b"\x0a\x04\x00\x00\x80\x3f"
+    assert Int64List(value=[1, 2]).SerializeToString() == b"\x0a\x02\x01\x02"
+    assert _fields(SequenceExample) == {"context": (1, 11), "feature_lists": (2, 11)}
 
 
 def test_package_is_not_tensorflows() -> None:
