@@ -3,6 +3,18 @@
 from __future__ import annotations
 
 from .dataset import Dataset, DatasetStats, TFRecordDataset
+from .decode import (
+    FixedLenFeature,
+    FixedLenSequenceFeature,
+    RaggedFeature,
+    RaggedValues,
+    RowLengths,
+    RowSplits,
+    VarLenFeature,
+    parse_example,
+    parse_example_batch,
+    parse_sequence_example,
+)
 from .errors import (
     AccessDeniedError,
     ConfigError,
@@ -26,30 +38,40 @@ from .storage.filesystem import exists, glob, listdir, open, stat
 __version__ = "0.1.0"
 
 __all__ = [
-    "Dataset",
-    "DatasetStats",
-    "TFRecordDataset",
     "AccessDeniedError",
     "ConfigError",
     "CorruptRecordError",
+    "Dataset",
+    "DatasetStats",
     "DecodeError",
     "FileStatistics",
+    "FixedLenFeature",
+    "FixedLenSequenceFeature",
     "ObjectChangedError",
     "ObjectNotFoundError",
+    "RaggedFeature",
+    "RaggedValues",
     "RecordError",
     "RecordTooLargeError",
     "ResponseError",
     "RetriesExhaustedError",
+    "RowLengths",
+    "RowSplits",
     "StorageError",
+    "TFRecordDataset",
     "TFRecordS3Error",
     "TFRecordWriter",
     "TruncatedRecordError",
+    "VarLenFeature",
     "__version__",
     "exists",
     "glob",
     "listdir",
     "open",
     "open_records",
+    "parse_example",
+    "parse_example_batch",
+    "parse_sequence_example",
     "stat",
     "tf_record_iterator",
 ]

@@ -293,3 +293,20 @@ def test_bad_arguments_raise_config_error(shards: tuple[list[str], list[list[byt
         TFRecordDataset(paths, compression_type="LZMA")
     with pytest.raises(tfr.ConfigError):
         TFRecordDataset(paths).shard(2, 2)
+
+
+def test_parse_examples_after_batch_matches_tensorflow() -> None:
+    spec_json = golden.expected()["files"]["examples_none.tfrecord"]["parse_example"]
+    expected = spec_json["results"]["fixed"]["per_record"]
+    spec = {"id": tfr.FixedLenFeature([], "int64", -1), "label": tfr.FixedLenFeature([], "int64", -1)}
+    ds = TFRecordDataset(str(golden.path_of("examples_none.tfrecord"))).batch(32).parse_examples(spec)
+    batches = list(ds)
+    ids = np.concatenate([b["id"] for b in batches])
+    labels = np.concatenate([b["label"] for b in batches])
+    assert ids.tolist() == [r["id"] for r in expected]
+    assert labels.tolist() == [r["label"] for r in expected]
+    # before batch: one dict per record, stacked by batch
+    per_record = next(
+        iter(TFRecordDataset(str(golden.path_of("examples_none.tfrecord"))).parse_examples(spec).batch(5))
+    )
+    assert per_record["id"].tolist() == [r["id"] for r in expected[:5]]

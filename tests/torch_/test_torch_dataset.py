@@ -111,3 +111,20 @@ def test_bad_arguments(tmp_path: Path) -> None:
         TFRecordIterableDataset("x", rank=2, world_size=2)
     with pytest.raises(tfr.ConfigError):
         TFRecordIterableDataset("x", on_corrupt="nope")
+
+
+def test_features_give_dicts_of_tensors_batched_and_per_record() -> None:
+    from tests import golden
+
+    path = str(golden.path_of("examples_none.tfrecord"))
+    spec = {"id": tfr.FixedLenFeature([], "int64", -1), "vec3": tfr.FixedLenFeature([3], "float32", [0.0, 0.0, 0.0])}
+    expected = golden.expected()["files"]["examples_none.tfrecord"]["parse_example"]["results"]["fixed"]["per_record"]
+    batches = list(DataLoader(TFRecordIterableDataset(path, features=spec, batch_size=64), batch_size=None))
+    assert [b["id"].shape[0] for b in batches] == [64, 64, 64, 8]
+    ids = torch.cat([b["id"] for b in batches])
+    assert ids.dtype == torch.int64
+    assert ids.tolist() == [r["id"] for r in expected]
+    assert batches[0]["vec3"].shape == (64, 3)
+    assert batches[0]["vec3"].dtype == torch.float32
+    one = next(iter(TFRecordIterableDataset(path, features=spec)))
+    assert one["id"].item() == expected[0]["id"]

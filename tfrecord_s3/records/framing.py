@@ -129,11 +129,10 @@ def iter_frames(
             offset += FRAME_OVERHEAD + length
             yield data
     except StreamDamage as exc:
-        cls = TruncatedRecordError if exc.kind == "truncated" else CorruptRecordError
-        error = cls(f"{path}: {exc.detail}, in the record at uncompressed byte {offset}", path=path, offset=offset)
-        if isinstance(error, CorruptRecordError):
-            error.part = "stream"
-        raise error from None
+        message = f"{path}: {exc.detail}, in the record at uncompressed byte {offset}"
+        if exc.kind == "truncated":
+            raise TruncatedRecordError(message, path=path, offset=offset) from None
+        raise CorruptRecordError(message, path=path, offset=offset, part="stream") from None
 
 
 def _read_more(read: Callable[[int], bytes], first: bytes, size: int) -> bytes:

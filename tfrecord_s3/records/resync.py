@@ -44,4 +44,5 @@ def _data_verifies(stream: BinaryIO, offset: int, length: int) -> bool:
     body = stream.read(length + FOOTER_BYTES)
     if len(body) != length + FOOTER_BYTES:
         return False
-    return mask(crc32c(body[:length])) == struct.unpack_from("<I", body, length)[0]
+    stored: int = struct.unpack_from("<I", body, length)[0]
+    return mask(crc32c(body[:length])) == stored
