@@ -21,7 +21,7 @@ __all__ = ["ExitCode", "build_parser", "main"]
 _EPILOG = """\
 exit codes: 0 ok, 1 verify found problems, 2 usage or configuration error, 3 not found,
 4 access denied, 5 corrupt or truncated record, 6 other storage error, 7 record does not
-decode, 70 internal error, 130 interrupted.
+decode, 70 internal error, 130 interrupted, 141 stdout closed early (e.g. piped into `head`).
 environment: AWS_REGION, S3_ENDPOINT, S3_USE_HTTPS, S3_VERIFY_SSL, S3_CONNECT_TIMEOUT_MSEC,
 S3_REQUEST_TIMEOUT_MSEC, S3_CA_FILE, and boto3's credential chain (AWS_PROFILE, ...)."""
 
