@@ -133,6 +133,9 @@ class Results:
     targets: list[Target] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
+    # 1-minute load average when the benchmark started and ended: on a 2-core machine any
+    # other work (a test suite next door) skews absolute figures, so the report shows it.
+    load: list[float] = field(default_factory=lambda: [round(os.getloadavg()[0], 2)])
 
     def add(self, kind: str, measurement: Measurement) -> Row:
         row = to_row(self.bench, kind, measurement)
@@ -165,6 +168,12 @@ class Results:
         return None
 
     def write(self) -> Path:
+        self.load.append(round(os.getloadavg()[0], 2))
+        if max(self.load) > 1.5:
+            self.note(
+                f"machine busy: 1-min load average {self.load[0]} at start, {self.load[-1]} at end "
+                "(other processes were running; absolute figures are low, same-run ratios less so)"
+            )
         OUT_DIR.mkdir(parents=True, exist_ok=True)
         path = OUT_DIR / f"{self.bench}.json"
         payload = {
@@ -175,6 +184,7 @@ class Results:
             "targets": [asdict(t) for t in self.targets],
             "notes": self.notes,
             "versions": self.versions,
+            "load_average": self.load,
         }
         path.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"  [{self.bench}] wrote {path.relative_to(REPO)}", flush=True)

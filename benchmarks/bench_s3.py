@@ -18,13 +18,17 @@ from ._common import PEERS_VENV, TF_VENV, Results, Settings, Target, add_peer, o
 from ._data import FEATURE_SPEC, RecordFile, example_file
 from ._ours import Missing, piece
 from ._servers import REGION, S3rver, environment, s3rver
-from .peers._common import Measurement, measure
+from .peers._common import Measurement, Plan, measure_interleaved
 
 BUCKET = "bench"
 KEY = "single/examples.tfrecord"
 URL = f"s3://{BUCKET}/{KEY}"
 CHUNK = 1 << 20
 BATCH = 256
+SCENARIO = "s3 single object"
+# A second configuration of ours, to show whether bigger blocks or deeper read-ahead would pay.
+TUNED_BLOCK = 16 << 20
+TUNED_AHEAD = 4
 
 
 def _boto3_stream(server: S3rver, size: int) -> Callable[[], tuple[int, int]]:
@@ -95,13 +99,21 @@ def _ours_stream(size: int, last: dict[str, Any]) -> Callable[[], tuple[int, int
     return run
 
 
-def _ours_records(file: RecordFile) -> Callable[[], tuple[int, int]]:
-    (tf_record_iterator,) = piece("tfrecord_s3", "tf_record_iterator")
+def _ours_records(file: RecordFile, *, tuned: bool = False) -> Callable[[], tuple[int, int]]:
+    """Records of the object, CRCs checked: the public ``tf_record_iterator`` with the
+    environment's settings, or (``tuned``) ``open_records`` with bigger blocks and read-ahead."""
+    open_records, tf_record_iterator = piece("tfrecord_s3", "open_records", "tf_record_iterator")
+    (config_class,) = piece("tfrecord_s3.config", "S3Config")
     piece("tfrecord_s3.storage.s3_files", "open_s3")
+
+    def records_of() -> Any:
+        if tuned:
+            return open_records(URL, config=config_class.from_env(block_size=TUNED_BLOCK, read_ahead=TUNED_AHEAD))
+        return tf_record_iterator(URL)
 
     def run() -> tuple[int, int]:
         records = 0
-        for _ in tf_record_iterator(URL):
+        for _ in records_of():
             records += 1
         _check(records, file.records, "ours records")
         return records, file.bytes
@@ -109,7 +121,7 @@ def _ours_records(file: RecordFile) -> Callable[[], tuple[int, int]]:
     return run
 
 
-def _first_record(make: Callable[[], Callable[[], tuple[int, int]]], m: Measurement) -> None:
+def _first_record(m: Measurement) -> None:
     """Time to the first record, from a fresh iterator."""
     (tf_record_iterator,) = piece("tfrecord_s3", "tf_record_iterator")
     start = time.perf_counter()
@@ -131,36 +143,38 @@ def run(settings: Settings) -> Results:
         server.upload(BUCKET, {KEY: file.path})
         print(f"  [s3] {URL}: {file.bytes / 1e6:.0f} MB, {file.records} records on {server.endpoint}", flush=True)
         _boto3_stream(server, file.bytes)()  # warm-up: server page cache, client set-up
-        results.add(
-            "ceiling",
-            measure(
-                "boto3 get_object streaming (1 MiB reads)",
-                "s3 single object",
-                _boto3_stream(server, file.bytes),
-                repeats,
-            ),
-        )
-        results.add(
-            "ceiling", measure("raw HTTP GET (http.client)", "s3 single object", _http_get(server, file.bytes), repeats)
-        )
+        plans: list[Plan] = [
+            ("boto3 get_object streaming (1 MiB reads)", SCENARIO, _boto3_stream(server, file.bytes)),
+            ("raw HTTP GET (http.client)", SCENARIO, _http_get(server, file.bytes)),
+        ]
+        counters: dict[str, Any] = {}
         with environment(server.env_ours()):
-            counters: dict[str, Any] = {}
-            try:
-                stream = measure(
-                    "ours open_s3 read()", "s3 single object", _ours_stream(file.bytes, counters), repeats, warmup=True
-                )
-                stream.extra["counters"] = dict(counters)
-                results.add("ours", stream)
-            except Missing as exc:
-                results.note(f"skipped ours open_s3 read(): {exc}")
-            try:
-                records = measure(
-                    "ours tf_record_iterator (CRC)", "s3 single object", _ours_records(file), repeats, warmup=True
-                )
-                _first_record(lambda: _ours_records(file), records)
-                results.add("ours", records)
-            except Missing as exc:
-                results.note(f"skipped ours tf_record_iterator over s3: {exc}")
+            wanted: list[tuple[str, Callable[[], Callable[[], tuple[int, int]]]]] = [
+                ("ours open_s3 read()", lambda: _ours_stream(file.bytes, counters)),
+                ("ours tf_record_iterator (CRC)", lambda: _ours_records(file)),
+                (
+                    f"ours open_records (CRC), {TUNED_BLOCK >> 20} MiB blocks, read-ahead {TUNED_AHEAD}",
+                    lambda: _ours_records(file, tuned=True),
+                ),
+            ]
+            for name, make in wanted:
+                try:
+                    reader = make()
+                    reader()  # warm-up (and a check that it works at all)
+                except Missing as exc:
+                    results.note(f"skipped {name}: {exc}")
+                    continue
+                except Exception as exc:  # a layer in progress must not sink the whole benchmark
+                    results.note(f"skipped {name}: failed with {type(exc).__name__}: {exc}")
+                    continue
+                plans.append((name, SCENARIO, reader))
+            # Interleaved rounds: the ceiling and ours see the same server and machine state.
+            for measurement in measure_interleaved(plans, repeats):
+                if measurement.reader == "ours open_s3 read()":
+                    measurement.extra["counters"] = dict(counters)
+                if measurement.reader == "ours tf_record_iterator (CRC)":
+                    _first_record(measurement)
+                results.add("ours" if measurement.reader.startswith("ours") else "ceiling", measurement)
 
         s3_args = {
             "bucket": BUCKET,

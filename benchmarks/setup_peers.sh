@@ -4,8 +4,9 @@
 # `tensorflow.BytesList`), so they get separate environments:
 #   $VENVS/tf     tensorflow-cpu 2.16 + tensorflow-io 0.37.1 (the pair that still reads s3://)
 #   $VENVS/peers  PyPI tfrecord, s3fs, boto3, and s3torchconnector on a CPU torch when it installs
-# Usage: bash benchmarks/setup_peers.sh [tf|peers ...]   (default: both). A failed install is
-# reported and the script goes on; benchmarks skip a peer whose venv lacks the package.
+#   s3rver        the local S3 server (npm s3rver@3.7.1) under $TFR_BENCH_DIR/s3rver (default <repo>/.bench)
+# Usage: bash benchmarks/setup_peers.sh [tf|peers|s3rver ...]   (default: all three). A failed install
+# is reported and the script goes on; benchmarks skip a peer whose venv lacks the package.
 set -u
 VENVS=${TFR_BENCH_VENVS:-/work/.venvs}
 PYTHON=${PYTHON:-python3}
@@ -61,13 +62,22 @@ for name in ("tfrecord", "s3fs", "boto3", "torch", "s3torchconnector"):
 PY
 }
 
+setup_s3rver() {
+    local repo dir
+    repo=$(cd "$(dirname "$0")/.." && pwd)
+    dir=${TFR_BENCH_DIR:-$repo/.bench}/s3rver
+    echo "== [s3rver] npm install s3rver@3.7.1 into $dir"
+    npm install --prefix "$dir" --no-audit --no-fund --silent s3rver@3.7.1 || failures+=("s3rver: npm install")
+}
+
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(tf peers)
+[ ${#targets[@]} -eq 0 ] && targets=(tf peers s3rver)
 for target in "${targets[@]}"; do
     case $target in
         tf) setup_tf ;;
         peers) setup_peers ;;
-        *) echo "unknown target: $target (tf|peers)" >&2; exit 2 ;;
+        s3rver) setup_s3rver ;;
+        *) echo "unknown target: $target (tf|peers|s3rver)" >&2; exit 2 ;;
     esac
 done
 

@@ -87,6 +87,26 @@ def timed(measurement: Measurement) -> Iterator[None]:
     measurement.cpu_seconds.append(time.process_time() - cpu)
 
 
+Plan = tuple[str, str, Callable[[], tuple[int, int]]]
+
+
+def measure_interleaved(plans: list[Plan], repeats: int, *, track_memory: bool = True) -> list[Measurement]:
+    """Runs each plan (reader, scenario, run -> (records, bytes)) once per round, ``repeats``
+    rounds, so slow drift of the machine (page-cache writeback, a noisy neighbour) hits every
+    reader alike and ratios between them stay fair. Memory: the highest peak of any run, and
+    the most RSS any run added above its own start."""
+    results = [Measurement(reader=reader, scenario=scenario, records=0, bytes=0) for reader, scenario, _ in plans]
+    for _ in range(repeats):
+        for result, (_reader, _scenario, run) in zip(results, plans, strict=True):
+            tracker = PeakRSS()
+            with tracker if track_memory else _null(), timed(result):
+                result.records, result.bytes = run()
+            if track_memory:
+                result.peak_rss_mb = round(max(result.peak_rss_mb or 0.0, tracker.peak_mb), 1)
+                result.rss_delta_mb = round(max(result.rss_delta_mb or 0.0, tracker.delta_mb), 1)
+    return results
+
+
 def measure(
     reader: str,
     scenario: str,
@@ -96,20 +116,11 @@ def measure(
     track_memory: bool = True,
     warmup: bool = False,
 ) -> Measurement:
-    """Runs ``run`` (returning records, bytes) ``repeats`` times; memory is tracked over all runs.
-    ``warmup`` runs it once untimed first (client set-up, connection pools, lazy imports)."""
-    result = Measurement(reader=reader, scenario=scenario, records=0, bytes=0)
+    """Runs ``run`` (returning records, bytes) ``repeats`` times. ``warmup`` runs it once
+    untimed first (client set-up, connection pools, lazy imports)."""
     if warmup:
         run()
-    tracker = PeakRSS()
-    with tracker if track_memory else _null():
-        for _ in range(repeats):
-            with timed(result):
-                result.records, result.bytes = run()
-    if track_memory:
-        result.peak_rss_mb = round(tracker.peak_mb, 1)
-        result.rss_delta_mb = round(tracker.delta_mb, 1)
-    return result
+    return measure_interleaved([(reader, scenario, run)], repeats, track_memory=track_memory)[0]
 
 
 @contextmanager
