@@ -32,3 +32,8 @@ def settles(probe: Callable[[], int], target: int, timeout: float = 3.0) -> int:
 
 def thread_count() -> int:
     return threading.active_count()
+
+
+def our_threads() -> list[str]:
+    """Live threads started by tfrecord_s3 (read-ahead pools)."""
+    return [t.name for t in threading.enumerate() if t.name.startswith("tfrecord-s3")]

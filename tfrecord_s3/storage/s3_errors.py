@@ -116,13 +116,15 @@ def classify(exc: BaseException) -> Fault:
     return Fault.FATAL
 
 
-def translate(exc: BaseException, path: str, operation: str) -> StorageError:
-    """Our error for ``exc`` (the caller raises it ``from exc``)."""
+def translate(exc: BaseException, path: str, operation: str, offset: int | None = None) -> StorageError:
+    """Our error for ``exc`` (the caller raises it ``from exc``); ``offset``: the first byte
+    of the object not delivered, named in the message."""
     if isinstance(exc, StorageError):
         return exc
+    at = f" at byte {offset}" if offset is not None else ""
     if isinstance(exc, bce.ClientError):
         code, status = error_code(exc), http_status(exc)
-        where = f"{operation} {path}: {code or 'error'} (HTTP {status or '?'})"
+        where = f"{operation} {path}{at}: {code or 'error'} (HTTP {status or '?'})"
         if code in _NOT_FOUND or (status == 404 and code not in _DENIED):
             detail = "no such bucket" if code == "NoSuchBucket" else "not found"
             return ObjectNotFoundError(f"{where}: {detail}", path=path, operation=operation)
@@ -144,5 +146,5 @@ def translate(exc: BaseException, path: str, operation: str) -> StorageError:
             operation=operation,
         )
     if isinstance(exc, bce.SSLError):
-        return StorageError(f"{operation} {path}: TLS verification failed", path=path, operation=operation)
-    return StorageError(f"{operation} {path}: {type(exc).__name__}", path=path, operation=operation)
+        return StorageError(f"{operation} {path}{at}: TLS verification failed", path=path, operation=operation)
+    return StorageError(f"{operation} {path}{at}: {type(exc).__name__}", path=path, operation=operation)

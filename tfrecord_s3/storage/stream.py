@@ -271,7 +271,7 @@ class BlockStream(io.RawIOBase):
                 if fault is Fault.FATAL:
                     if isinstance(exc, StorageError):
                         raise
-                    raise translate(exc, self._path, "read") from exc
+                    raise translate(exc, self._path, "read", start + len(data)) from exc
                 progressed = start + len(data) > here
                 if progressed:
                     attempt = 1  # the budget still bounds a connection that always breaks
