@@ -110,7 +110,7 @@ def test_object_deleted_mid_read_is_not_found_without_retries(s3_env: S3Env, s3_
         assert f.read(8 * KiB) == b"C" * (8 * KiB)
         s3_env.client.delete_object(Bucket=s3_env.bucket, Key="vanishing.bin")
         s3_counter.reset()
-        with pytest.raises(tfr.ObjectNotFoundError, match="vanishing.bin"):
+        with pytest.raises(tfr.ObjectNotFoundError, match=r"vanishing\.bin"):
             f.read()
         assert f.raw.retries == 0  # type: ignore[attr-defined]
     assert s3_counter.counts == {"GetObject": 1}
