@@ -70,7 +70,7 @@ def run(settings: Settings) -> Results:
             plans = [(f"ours TFRecordDataset(num_parallel_reads={n})", n, "records") for n in PARALLEL]
             plans += [
                 (f"ours TFRecordDataset(num_parallel_reads={TF_PARALLEL}).batch({BATCH})", TF_PARALLEL, "batch"),
-                (f"ours ... .batch({BATCH}).parse_examples()", TF_PARALLEL, "parse"),
+                (f"ours (num_parallel_reads={TF_PARALLEL}).batch({BATCH}).parse_examples()", TF_PARALLEL, "parse"),
             ]
             for index, (name, parallel, how) in enumerate(plans):
                 try:
@@ -94,7 +94,7 @@ def run(settings: Settings) -> Results:
                 "spec": FEATURE_SPEC,
                 "batch": BATCH,
                 "repeats": repeats,
-                "parse": False,
+                "parse": True,
             },
             env=server.env_tfio(),
         )

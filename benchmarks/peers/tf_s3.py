@@ -33,8 +33,9 @@ def main() -> None:
     def batched(urls: list[str], size: int, parallel: int | None) -> tuple[int, int]:
         return count_batches(tf.data.TFRecordDataset(urls, num_parallel_reads=parallel).batch(batch)), size
 
-    def parsed(urls: list[str], size: int) -> tuple[int, int]:
-        dataset = tf.data.TFRecordDataset(urls).batch(batch).map(lambda x: tf.io.parse_example(x, spec))
+    def parsed(urls: list[str], size: int, parallel: int | None = None) -> tuple[int, int]:
+        dataset = tf.data.TFRecordDataset(urls, num_parallel_reads=parallel)
+        dataset = dataset.batch(batch).map(lambda x: tf.io.parse_example(x, spec))
         return count_parsed(dataset), size
 
     single = args.get("single")
@@ -65,6 +66,15 @@ def main() -> None:
                 repeats,
             )
         )
+        if args.get("parse"):
+            results.append(
+                measure(
+                    f"TF+tf-io (num_parallel_reads={parallel}).batch({batch}) + parse_example",
+                    f"s3 {len(urls)} shards",
+                    lambda: parsed(urls, size, parallel),
+                    repeats,
+                )
+            )
     emit(results, versions(tf), [])
     finish()  # os._exit: a process that touched s3:// aborts in teardown (tensorflow/io#2039)
 
