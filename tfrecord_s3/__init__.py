@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .config import S3Config
 from .dataset import Dataset, DatasetStats, TFRecordDataset
 from .decode import (
     FixedLenFeature,
@@ -57,6 +58,7 @@ __all__ = [
     "RetriesExhaustedError",
     "RowLengths",
     "RowSplits",
+    "S3Config",
     "StorageError",
     "TFRecordDataset",
     "TFRecordS3Error",
