@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..config import S3Config
@@ -99,8 +99,9 @@ class S3RangeReader:
         whole_object = False
         try:
             whole_object = self._check_reply(response, start, end)
+            read = _chunk_reader(body)
             while remaining > 0:
-                chunk = body.read(min(_CHUNK, remaining))
+                chunk = read(min(_CHUNK, remaining))
                 if not chunk:
                     raise ShortBodyError(f"{self.path}: body ended {remaining} bytes early")
                 remaining -= len(chunk)
@@ -145,6 +146,22 @@ class S3RangeReader:
             bodies = list(self._live)
         for body in bodies:
             _shutdown_socket(body)
+
+
+def _chunk_reader(body: Any) -> Callable[[int], bytes]:
+    """``read(n)``: whatever bytes have arrived (up to n), so a fault loses nothing that was
+    received. botocore's ``StreamingBody.read(n)`` waits for all n bytes and drops them all
+    on a timeout; urllib3's ``read1`` returns as soon as there are some. Undecoded always:
+    the bytes of a range are the stored bytes, whatever Content-Encoding says."""
+    raw = getattr(body, "_raw_stream", None)
+    read1 = getattr(raw, "read1", None)
+    if read1 is None:  # urllib3 1.x
+        return body.read  # type: ignore[no-any-return]
+
+    def read(amount: int) -> bytes:
+        return read1(amount, decode_content=False)  # type: ignore[no-any-return]
+
+    return read
 
 
 def _shutdown_socket(body: Any) -> None:

@@ -15,6 +15,7 @@ mid-block; plain :class:`~tfrecord_s3.storage.base.RangeReader`\\ s are retried 
 from __future__ import annotations
 
 import io
+import logging
 import random
 import threading
 from collections.abc import Callable, Iterator
@@ -30,6 +31,18 @@ from .s3_errors import Fault, ShortBodyError, classify, translate
 __all__ = ["DEFAULT_BLOCK_SIZE", "BlockStream", "StreamCounters", "StreamingRangeReader"]
 
 DEFAULT_BLOCK_SIZE = 8 * 1024 * 1024
+_log = logging.getLogger(__name__)
+
+
+def _describe(exc: BaseException) -> str:
+    # The exception's type and, for S3 replies, code and status: never its text, which may
+    # echo request details.
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = (response.get("Error") or {}).get("Code", "")
+        status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode", "")
+        return f"{type(exc).__name__} {code} (HTTP {status})"
+    return type(exc).__name__
 
 
 @runtime_checkable
@@ -275,13 +288,21 @@ class BlockStream(io.RawIOBase):
                 progressed = start + len(data) > here
                 if progressed:
                     attempt = 1  # the budget still bounds a connection that always breaks
+                _log.warning(
+                    "tfrecord_s3: %s at byte %d: %s on try %d%s; retrying from that byte",
+                    self._path,
+                    start + len(data),
+                    _describe(exc),
+                    attempt,
+                    " (throttled)" if fault is Fault.THROTTLE else "",
+                )
                 if not self._backoff.try_spend(attempt, throttled=fault is Fault.THROTTLE):
                     if self._cancel.is_set():
                         raise _Closed from exc
                     offset = start + len(data)
                     raise RetriesExhaustedError(
                         f"read {self._path} at byte {offset}: gave up after {attempt} tries "
-                        f"({self._backoff.retries} retries on this stream): {type(exc).__name__}",
+                        f"({self._backoff.retries} retries on this stream): {_describe(exc)}",
                         path=self._path,
                         operation="read",
                         attempts=attempt,
