@@ -123,3 +123,11 @@ def test_write_to_missing_bucket_is_object_not_found(s3_env: S3Env) -> None:
     with pytest.raises(tfr.ObjectNotFoundError) as caught:
         writer.close()
     assert url in str(caught.value)
+
+
+def test_raw_file_left_on_an_exception_publishes_nothing(s3_env: S3Env) -> None:
+    url = s3_env.url("half.bin")
+    with pytest.raises(KeyError), tfr.open(url, "wb") as out:
+        out.write(b"partial")
+        raise KeyError("stop")
+    assert not tfr.exists(url)

@@ -83,6 +83,13 @@ class S3Writer(io.RawIOBase):
         self._buffer = bytearray()
         super().close()
 
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        # Leaving a with-block on an exception must not publish a half-written object.
+        if exc is not None:
+            self.abort()
+        else:
+            self.close()
+
     def __getstate__(self) -> object:
         raise TypeError(f"cannot pickle an open upload to {self.path}")
 
