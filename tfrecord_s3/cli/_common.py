@@ -8,34 +8,21 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
-from ..errors import ObjectNotFoundError
-from ..storage import filesystem
+from ..dataset.files import is_pattern, resolve_filenames
 
 T = TypeVar("T")
 
-_GLOB_CHARS = frozenset("*?[")
-
 COMPRESSION_CHOICES = {"auto": "auto", "none": None, "gzip": "GZIP", "zlib": "ZLIB"}
 
-
-def has_glob(path: str) -> bool:
-    return any(c in _GLOB_CHARS for c in path)
+# The dataset's rules, so the CLI and the library agree on what a pattern is and what it matches.
+has_glob = is_pattern
 
 
 def expand_paths(paths: Iterable[str]) -> list[str]:
     """Each argument as itself, or the sorted files its glob matches (in argument order).
 
     A glob that matches nothing is an error (ObjectNotFoundError), never an empty run."""
-    out: list[str] = []
-    for path in paths:
-        if has_glob(path):
-            matches = filesystem.glob(path)
-            if not matches:
-                raise ObjectNotFoundError(f"{path}: no files match", path=path, operation="glob")
-            out.extend(matches)
-        else:
-            out.append(path)
-    return out
+    return resolve_filenames(list(paths))
 
 
 def add_compression_option(parser: argparse.ArgumentParser) -> None:
