@@ -55,8 +55,8 @@ class ReadOptions:
     config: Any = None  # S3Config | None
 
 
-def storage_counters(stream: object) -> tuple[int, int, int]:
-    """(requests, bytes requested, retries) of a storage stream that keeps counters."""
+def storage_counters(stream: object) -> tuple[int, int, int, int]:
+    """(requests, bytes requested, retries, throttles) of a storage stream that keeps counters."""
     for candidate in (stream, getattr(stream, "raw", None)):
         counters = getattr(candidate, "counters", None)
         if callable(counters):
@@ -66,8 +66,9 @@ def storage_counters(stream: object) -> tuple[int, int, int]:
                 int(getattr(counters, "requests", 0)),
                 int(getattr(counters, "bytes_requested", 0)),
                 int(getattr(counters, "retries", 0)),
+                int(getattr(counters, "throttles", 0)),
             )
-    return (0, 0, 0)
+    return (0, 0, 0, 0)
 
 
 class FileFeed:

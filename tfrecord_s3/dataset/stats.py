@@ -25,6 +25,7 @@ class DatasetStats:
     requests: int = 0
     bytes_requested: int = 0
     retries: int = 0
+    throttles: int = 0  # retries caused by 503 SlowDown and the like (part of ``retries``)
     skipped_records: int = 0
     skipped_files: int = 0
     files_done: int = 0
@@ -33,11 +34,12 @@ class DatasetStats:
     per_file: list[FileTiming] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def add_storage(self, requests: int, bytes_requested: int, retries: int) -> None:
+    def add_storage(self, requests: int, bytes_requested: int, retries: int, throttles: int = 0) -> None:
         with self._lock:
             self.requests += requests
             self.bytes_requested += bytes_requested
             self.retries += retries
+            self.throttles += throttles
 
     def file_finished(self, timing: FileTiming, skipped: bool = False) -> None:
         with self._lock:
@@ -60,6 +62,7 @@ class DatasetStats:
             "requests": self.requests,
             "bytes_requested": self.bytes_requested,
             "retries": self.retries,
+            "throttles": self.throttles,
             "skipped_records": self.skipped_records,
             "skipped_files": self.skipped_files,
             "files_done": self.files_done,
