@@ -14,7 +14,7 @@ from ._common import TF_VENV, Results, Settings, Target, add_peer, own_versions,
 from ._data import FEATURE_SPEC, RecordFile, example_shards
 from ._ours import Missing, feature_spec, piece
 from ._servers import environment, s3rver
-from .peers._common import measure
+from .peers._common import Plan, ServerCPU, measure_interleaved
 
 BUCKET = "bench"
 SHARDS = 8
@@ -72,16 +72,25 @@ def run(settings: Settings) -> Results:
                 (f"ours TFRecordDataset(num_parallel_reads={TF_PARALLEL}).batch({BATCH})", TF_PARALLEL, "batch"),
                 (f"ours (num_parallel_reads={TF_PARALLEL}).batch({BATCH}).parse_examples()", TF_PARALLEL, "parse"),
             ]
-            for index, (name, parallel, how) in enumerate(plans):
+            server_cpu = ServerCPU(server.process.pid)
+            runnable: list[Plan] = []
+            parallel_of: dict[str, int] = {}
+            for name, parallel, how in plans:
                 try:
                     reader = _ours(urls, files, parallel, how)
                 except Missing as exc:
                     results.note(f"skipped {name}: {exc}")
                     continue
-                m = measure(name, scenario, reader, repeats, warmup=index == 0)
-                m.extra["num_parallel_reads"] = parallel
-                cap = piece("tfrecord_s3.dataset", "DEFAULT_MAX_BYTES_IN_FLIGHT")[0]
-                m.extra["max_bytes_in_flight"] = int(cap)
+                if not runnable:
+                    reader()  # warm-up: clients, credentials, connection pools
+                runnable.append((name, scenario, server_cpu.wrap(name, reader)))
+                parallel_of[name] = parallel
+            cap = int(piece("tfrecord_s3.dataset", "DEFAULT_MAX_BYTES_IN_FLIGHT")[0]) if runnable else 0
+            # Interleaved rounds: every setting sees the same server and machine state.
+            for m in measure_interleaved(runnable, repeats):
+                server_cpu.annotate(m)
+                m.extra["num_parallel_reads"] = parallel_of[m.reader]
+                m.extra["max_bytes_in_flight"] = cap
                 results.add("ours", m)
         add_peer(
             results,
@@ -95,6 +104,7 @@ def run(settings: Settings) -> Results:
                 "batch": BATCH,
                 "repeats": repeats,
                 "parse": True,
+                "server_pid": server.process.pid,
             },
             env=server.env_tfio(),
         )

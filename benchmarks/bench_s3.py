@@ -12,13 +12,14 @@ import http.client
 import time
 import urllib.parse
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ._common import PEERS_VENV, TF_VENV, Results, Settings, Target, add_peer, own_versions, parse_settings
 from ._data import FEATURE_SPEC, RecordFile, example_file
 from ._ours import Missing, piece
 from ._servers import REGION, S3rver, environment, s3rver
-from .peers._common import Measurement, Plan, measure_interleaved
+from .peers._common import Measurement, Plan, ServerCPU, measure_interleaved
 
 BUCKET = "bench"
 KEY = "single/examples.tfrecord"
@@ -26,6 +27,7 @@ URL = f"s3://{BUCKET}/{KEY}"
 CHUNK = 1 << 20
 BATCH = 256
 SCENARIO = "s3 single object"
+RANGE_BLOCK = 8 << 20  # the stream's default block size
 # A second configuration of ours, to show whether bigger blocks or deeper read-ahead would pay.
 TUNED_BLOCK = 16 << 20
 TUNED_AHEAD = 4
@@ -40,6 +42,25 @@ def _boto3_stream(server: S3rver, size: int) -> Callable[[], tuple[int, int]]:
         while chunk := body.read(CHUNK):
             total += len(chunk)
         _check(total, size, "boto3")
+        return 0, total
+
+    return run
+
+
+def _boto3_ranges(server: S3rver, size: int, threads: int) -> Callable[[], tuple[int, int]]:
+    """The object as RANGE_BLOCK-sized ranged GETs, ``threads`` at a time, bodies read whole:
+    what a block stream costs at best on this server (s3rver serves ranges slower than one GET)."""
+    client = server.client()
+    ranges = [(start, min(start + RANGE_BLOCK, size) - 1) for start in range(0, size, RANGE_BLOCK)]
+
+    def fetch(span: tuple[int, int]) -> int:
+        body = client.get_object(Bucket=BUCKET, Key=KEY, Range=f"bytes={span[0]}-{span[1]}")["Body"]
+        return len(body.read())
+
+    def run() -> tuple[int, int]:
+        with ThreadPoolExecutor(threads) as pool:
+            total = sum(pool.map(fetch, ranges))
+        _check(total, size, "ranged GETs")
         return 0, total
 
     return run
@@ -146,6 +167,8 @@ def run(settings: Settings) -> Results:
         plans: list[Plan] = [
             ("boto3 get_object streaming (1 MiB reads)", SCENARIO, _boto3_stream(server, file.bytes)),
             ("raw HTTP GET (http.client)", SCENARIO, _http_get(server, file.bytes)),
+            (f"boto3 {RANGE_BLOCK >> 20} MiB ranged GETs, 1 thread", SCENARIO, _boto3_ranges(server, file.bytes, 1)),
+            (f"boto3 {RANGE_BLOCK >> 20} MiB ranged GETs, 3 threads", SCENARIO, _boto3_ranges(server, file.bytes, 3)),
         ]
         counters: dict[str, Any] = {}
         with environment(server.env_ours()):
@@ -169,7 +192,10 @@ def run(settings: Settings) -> Results:
                     continue
                 plans.append((name, SCENARIO, reader))
             # Interleaved rounds: the ceiling and ours see the same server and machine state.
+            server_cpu = ServerCPU(server.process.pid)
+            plans = [(name, scenario, server_cpu.wrap(name, run)) for name, scenario, run in plans]
             for measurement in measure_interleaved(plans, repeats):
+                server_cpu.annotate(measurement)
                 if measurement.reader == "ours open_s3 read()":
                     measurement.extra["counters"] = dict(counters)
                 if measurement.reader == "ours tf_record_iterator (CRC)":
@@ -184,6 +210,7 @@ def run(settings: Settings) -> Results:
             "region": REGION,
             "repeats": repeats,
             "chunk": 8 << 20,
+            "server_pid": server.process.pid,
         }
         add_peer(results, PEERS_VENV, "s3_clients", s3_args, env=server.credentials_env())
         add_peer(
@@ -192,7 +219,7 @@ def run(settings: Settings) -> Results:
             "pypi_tfrecord",
             {
                 "local": None,
-                "s3": {"url": URL, "bytes": file.bytes, "endpoint": server.endpoint},
+                "s3": {"url": URL, "bytes": file.bytes, "endpoint": server.endpoint, "server_pid": server.process.pid},
                 "spec": FEATURE_SPEC,
                 "repeats": repeats,
                 "decode_records": 0,
@@ -211,6 +238,7 @@ def run(settings: Settings) -> Results:
                 "batch": BATCH,
                 "repeats": repeats,
                 "parse": True,
+                "server_pid": server.process.pid,
             },
             env=server.env_tfio(),
         )

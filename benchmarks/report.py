@@ -59,8 +59,9 @@ def _num(value: Any, digits: int = 0) -> str:
 
 def _rows_table(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "| reader | kind | input | records/s | MB/s | CPU s/GB | peak RSS MB (+ above start) |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: |",
+        "| reader | kind | input | records/s | MB/s | client CPU s/GB | server CPU s/GB "
+        "| peak RSS MB (+ above start) |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
         rss = "-"
@@ -70,7 +71,8 @@ def _rows_table(rows: list[dict[str, Any]]) -> list[str]:
         reader = row["reader"] + (f" (first record {first:.2f} s)" if first is not None else "")
         lines.append(
             f"| {reader} | {row['kind']} | {row['scenario']} | {_num(row.get('records_per_s'))} | "
-            f"{_num(row['mb_per_s'], 1)} | {_num(row.get('cpu_s_per_gb'), 2)} | {rss} |"
+            f"{_num(row['mb_per_s'], 1)} | {_num(row.get('cpu_s_per_gb'), 2)} | "
+            f"{_num(row.get('extra', {}).get('server_cpu_s_per_gb'), 2)} | {rss} |"
         )
     return lines
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import sys
 import threading
 import time
@@ -88,6 +89,42 @@ def timed(measurement: Measurement) -> Iterator[None]:
 
 
 Plan = tuple[str, str, Callable[[], tuple[int, int]]]
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (another one too), from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat", "rb") as stat:
+        fields = stat.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class ServerCPU:
+    """Records the CPU seconds the local S3 server spends serving each reader's runs: on two
+    cores server and client compete, so a reader that costs the server more is slower too."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        self.spent: dict[str, list[float]] = {}
+
+    def wrap(self, reader: str, run: Callable[[], tuple[int, int]]) -> Callable[[], tuple[int, int]]:
+        if self.pid is None:
+            return run
+        pid, spent = self.pid, self.spent.setdefault(reader, [])
+
+        def wrapped() -> tuple[int, int]:
+            before = process_cpu_seconds(pid)
+            result = run()
+            spent.append(process_cpu_seconds(pid) - before)
+            return result
+
+        return wrapped
+
+    def annotate(self, measurement: Measurement) -> None:
+        """Stores the median server CPU seconds per GB read in ``measurement.extra``."""
+        spent = self.spent.get(measurement.reader)
+        if spent and measurement.bytes:
+            median = statistics.median(spent)
+            measurement.extra["server_cpu_s_per_gb"] = round(median / (measurement.bytes / 1e9), 3)
 
 
 def measure_interleaved(plans: list[Plan], repeats: int, *, track_memory: bool = True) -> list[Measurement]:

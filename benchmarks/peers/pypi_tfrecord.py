@@ -15,7 +15,7 @@ import itertools
 import types
 from typing import Any
 
-from benchmarks.peers._common import Measurement, emit, finish, measure, read_args
+from benchmarks.peers._common import Measurement, ServerCPU, emit, finish, measure, read_args
 
 _TYPES = {"bytes": "byte", "int64": "int", "float32": "float"}
 
@@ -66,11 +66,11 @@ def main() -> None:
         reader.io, reader.os = shim, shim
         url, size = str(s3["url"]), int(s3["bytes"])
         fs.info(url)  # warm-up: client, credentials, connection
-        results.append(
-            measure(
-                "PyPI tfrecord iterator over s3fs (no CRC)", "s3 single object", lambda: iterate(url, size), repeats
-            )
-        )
+        name = "PyPI tfrecord iterator over s3fs (no CRC)"
+        server_cpu = ServerCPU(s3.get("server_pid"))
+        m = measure(name, "s3 single object", server_cpu.wrap(name, lambda: iterate(url, size)), repeats)
+        server_cpu.annotate(m)
+        results.append(m)
     versions = {name: importlib.metadata.version(name) for name in ("tfrecord", "s3fs")}
     emit(results, versions, notes)
     finish()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 from typing import Any
 
-from benchmarks.peers._common import Measurement, emit, finish, measure, read_args
+from benchmarks.peers._common import Measurement, ServerCPU, emit, finish, measure, read_args
 
 
 def main() -> None:
@@ -19,6 +19,7 @@ def main() -> None:
     chunk = int(args["chunk"])
     url = f"s3://{bucket}/{key}"
     results: list[Measurement] = []
+    server_cpu = ServerCPU(args.get("server_pid"))
     notes: list[str] = []
     versions: dict[str, str] = {}
 
@@ -33,7 +34,8 @@ def main() -> None:
         return 0, len(data)
 
     fs.info(url)  # warm-up: client, credentials, connection
-    results.append(measure("s3fs open().read()", "s3 single object", s3fs_read, repeats))
+    name = "s3fs open().read()"
+    results.append(measure(name, "s3 single object", server_cpu.wrap(name, s3fs_read), repeats))
 
     try:
         from s3torchconnector import S3ClientConfig, S3MapDataset
@@ -56,12 +58,13 @@ def main() -> None:
             return 0, total
 
         dataset[0].read(1)  # warm-up: the native client and its connection
-        results.append(
-            measure(f"s3torchconnector S3Reader.read({chunk >> 20} MiB)", "s3 single object", s3torch_read, repeats)
-        )
+        name = f"s3torchconnector S3Reader.read({chunk >> 20} MiB)"
+        results.append(measure(name, "s3 single object", server_cpu.wrap(name, s3torch_read), repeats))
     for m in results:
         if m.bytes != size:
             notes.append(f"{m.reader} read {m.bytes} bytes, expected {size}")
+    for m in results:
+        server_cpu.annotate(m)
     emit(results, versions, notes)
     finish()
 

@@ -9,9 +9,10 @@ Arguments: {"single": {"url", "bytes"} | null, "shards": {"urls", "bytes"} | nul
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
-from benchmarks.peers._common import Measurement, emit, finish, measure, read_args
+from benchmarks.peers._common import Measurement, ServerCPU, emit, finish, measure, read_args
 from benchmarks.peers._tf import count_batches, count_parsed, feature_spec, import_tf, versions
 
 
@@ -38,42 +39,38 @@ def main() -> None:
         dataset = dataset.batch(batch).map(lambda x: tf.io.parse_example(x, spec))
         return count_parsed(dataset), size
 
+    server_cpu = ServerCPU(args.get("server_pid"))
+
+    def add(name: str, scenario: str, run: Callable[[], tuple[int, int]]) -> Measurement:
+        m = measure(name, scenario, server_cpu.wrap(name, run), repeats)
+        server_cpu.annotate(m)
+        results.append(m)
+        return m
+
     single = args.get("single")
     if single:
-        urls, size = [single["url"]], int(single["bytes"])
-        first = _first_record_seconds(tf, urls, None)  # also the warm-up (client, credentials)
-        m = measure(
-            f"TF+tf-io TFRecordDataset.batch({batch})", "s3 single object", lambda: batched(urls, size, None), repeats
-        )
+        one, one_size = [str(single["url"])], int(single["bytes"])
+        first = _first_record_seconds(tf, one, None)  # also the warm-up (client, credentials)
+        m = add(f"TF+tf-io TFRecordDataset.batch({batch})", "s3 single object", lambda: batched(one, one_size, None))
         m.first_record_seconds = [first]
-        results.append(m)
         if args.get("parse"):
-            results.append(
-                measure(
-                    f"TF+tf-io parse_example batch {batch}", "s3 single object", lambda: parsed(urls, size), repeats
-                )
-            )
+            add(f"TF+tf-io parse_example batch {batch}", "s3 single object", lambda: parsed(one, one_size))
     shards = args.get("shards")
     if shards:
         urls, size, parallel = list(shards["urls"]), int(shards["bytes"]), int(args["parallel"])
         if not single:
             _first_record_seconds(tf, urls, parallel)
-        results.append(
-            measure(
-                f"TF+tf-io TFRecordDataset(num_parallel_reads={parallel}).batch({batch})",
-                f"s3 {len(urls)} shards",
-                lambda: batched(urls, size, parallel),
-                repeats,
-            )
+        scenario = f"s3 {len(urls)} shards"
+        add(
+            f"TF+tf-io TFRecordDataset(num_parallel_reads={parallel}).batch({batch})",
+            scenario,
+            lambda: batched(urls, size, parallel),
         )
         if args.get("parse"):
-            results.append(
-                measure(
-                    f"TF+tf-io (num_parallel_reads={parallel}).batch({batch}) + parse_example",
-                    f"s3 {len(urls)} shards",
-                    lambda: parsed(urls, size, parallel),
-                    repeats,
-                )
+            add(
+                f"TF+tf-io (num_parallel_reads={parallel}).batch({batch}) + parse_example",
+                scenario,
+                lambda: parsed(urls, size, parallel),
             )
     emit(results, versions(tf), [])
     finish()  # os._exit: a process that touched s3:// aborts in teardown (tensorflow/io#2039)
