@@ -13,7 +13,7 @@ import time
 import traceback
 
 from . import bench_core, bench_dataset, bench_s3, report
-from ._common import Settings
+from ._common import add_settings_arguments, settings_from
 
 _BENCHES = {"core": bench_core.run, "s3": bench_s3.run, "dataset": bench_dataset.run}
 
@@ -21,17 +21,16 @@ _BENCHES = {"core": bench_core.run, "s3": bench_s3.run, "dataset": bench_dataset
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small data, fewer repeats (< 2 min)")
-    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per reader (median reported)")
+    add_settings_arguments(parser)
     parser.add_argument("--only", default=",".join(_BENCHES), help="comma-separated subset of core,s3,dataset")
     parser.add_argument("--report-only", action="store_true", help="rewrite RESULTS.md/PNG from benchmarks/out")
     args = parser.parse_args(argv)
     if not args.report_only:
-        repeats = args.repeats if args.repeats is not None else (3 if args.quick else 5)
-        settings = Settings(quick=args.quick, repeats=max(1, repeats))
+        settings = settings_from(args)
         for name in [n.strip() for n in args.only.split(",") if n.strip()]:
             if name not in _BENCHES:
                 parser.error(f"unknown benchmark {name!r}; choose from {', '.join(_BENCHES)}")
-            print(f"== {name} ({settings.label}, {settings.repeats} repeats)", flush=True)
+            print(f"== {name} ({settings.label}, {settings.rounds} rounds x {settings.repeats} repeats)", flush=True)
             started = time.perf_counter()
             try:
                 _BENCHES[name](settings)

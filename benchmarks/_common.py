@@ -10,6 +10,7 @@ import platform
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,12 @@ PEER_TIMEOUT = 600.0
 
 @dataclass
 class Settings:
+    """``rounds`` alternations of our side and the peers' side, ``repeats`` timed runs of each
+    reader per round (so each figure is a median of rounds x repeats runs)."""
+
     quick: bool
     repeats: int
+    rounds: int = 1
 
     @property
     def label(self) -> str:
@@ -39,10 +44,24 @@ class Settings:
 def parse_settings(description: str, argv: list[str] | None = None) -> Settings:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="small data, fewer repeats (< 2 min in all)")
-    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per reader (median reported)")
-    args = parser.parse_args(argv)
-    repeats = args.repeats if args.repeats is not None else (3 if args.quick else 5)
-    return Settings(quick=bool(args.quick), repeats=max(1, repeats))
+    add_settings_arguments(parser)
+    return settings_from(parser.parse_args(argv))
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="timed runs per reader per round (default 2, quick 3)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="alternations of ours and the peers (default 3, quick 1)"
+    )
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    quick = bool(args.quick)
+    repeats = args.repeats if args.repeats is not None else (3 if quick else 2)
+    rounds = args.rounds if args.rounds is not None else (1 if quick else 3)
+    return Settings(quick=quick, repeats=max(1, repeats), rounds=max(1, rounds))
 
 
 @dataclass
@@ -149,6 +168,8 @@ class Results:
         return row
 
     def note(self, text: str) -> None:
+        if text in self.notes:  # peers run once per round and repeat their notes
+            return
         print(f"  [{self.bench}] note: {text}", flush=True)
         self.notes.append(text)
 
@@ -179,7 +200,8 @@ class Results:
         payload = {
             "bench": self.bench,
             "mode": self.settings.label,
-            "repeats": self.settings.repeats,
+            "repeats": self.settings.repeats * self.settings.rounds,
+            "rounds": self.settings.rounds,
             "rows": [asdict(r) for r in self.rows],
             "targets": [asdict(t) for t in self.targets],
             "notes": self.notes,
@@ -237,22 +259,56 @@ def run_peer(venv: Path, module: str, args: dict[str, Any], *, env: dict[str, st
     )
 
 
-def add_peer(
+def collect_peer(
     results: Results, venv: Path, module: str, args: dict[str, Any], env: dict[str, str] | None = None
-) -> None:
-    """Runs a peer and adds its rows, versions and notes; a failure becomes a note."""
+) -> list[tuple[str, Measurement]]:
+    """Runs a peer once and returns its (kind, measurement) pairs; its versions and notes go to
+    ``results``, and a failure becomes a note (and no measurements)."""
     print(f"  [{results.bench}] peer {module} ...", flush=True)
     try:
         output = run_peer(venv, module, args, env=env)
     except RuntimeError as exc:
         results.note(f"skipped peer {module}: {exc}")
-        return
-    for measurement in output.measurements:
-        kind = "ceiling" if measurement.extra.get("ceiling") else "peer"
-        results.add(kind, measurement)
+        return []
     results.versions.update(output.versions)
     for text in output.notes:
         results.note(text)
+    return [("ceiling" if m.extra.get("ceiling") else "peer", m) for m in output.measurements]
+
+
+Side = Callable[[int], list[tuple[str, Measurement]]]
+
+
+def alternate(results: Results, sides: list[Side]) -> None:
+    """Runs each side (a callable taking a repeat count, returning (kind, measurement) pairs)
+    once per round, reversing the order every other round, and adds the merged measurements
+    to ``results``. Ours and the peers run in different processes, so they cannot share
+    rounds of one loop; alternating them keeps a busy spell of the machine from landing on
+    one side only."""
+    merged: dict[tuple[str, str], tuple[str, Measurement]] = {}
+    for round_index in range(results.settings.rounds):
+        order = sides if round_index % 2 == 0 else list(reversed(sides))
+        for side in order:
+            for kind, m in side(results.settings.repeats):
+                key = (m.reader, m.scenario)
+                if key not in merged:
+                    merged[key] = (kind, m)
+                    continue
+                total = merged[key][1]
+                total.seconds += m.seconds
+                total.cpu_seconds += m.cpu_seconds
+                total.first_record_seconds += m.first_record_seconds
+                total.records, total.bytes = m.records, m.bytes
+                total.peak_rss_mb = _max(total.peak_rss_mb, m.peak_rss_mb)
+                total.rss_delta_mb = _max(total.rss_delta_mb, m.rss_delta_mb)
+                total.extra.update(m.extra)
+    for kind, m in merged.values():
+        results.add(kind, m)
+
+
+def _max(a: float | None, b: float | None) -> float | None:
+    values = [v for v in (a, b) if v is not None]
+    return max(values) if values else None
 
 
 def own_versions() -> dict[str, str]:

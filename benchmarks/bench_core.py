@@ -10,10 +10,20 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from ._common import PEERS_VENV, TF_VENV, Results, Settings, Target, add_peer, own_versions, parse_settings
+from ._common import (
+    PEERS_VENV,
+    TF_VENV,
+    Results,
+    Settings,
+    Target,
+    alternate,
+    collect_peer,
+    own_versions,
+    parse_settings,
+)
 from ._data import FEATURE_SPEC, RecordFile, example_file, raw_file
 from ._ours import Missing, feature_spec, piece
-from .peers._common import Plan, measure_interleaved
+from .peers._common import Measurement, Plan, measure_interleaved
 
 BATCH = 256
 READ_CHUNK = 1 << 20
@@ -72,15 +82,13 @@ def _plans(results: Results, scenario: str, wanted: list[tuple[str, Maker]]) -> 
     return plans
 
 
-def _add_all(results: Results, plans: list[Plan], repeats: int) -> None:
-    for measurement in measure_interleaved(plans, repeats):
-        results.add("ceiling" if measurement.reader.startswith("raw read()") else "ours", measurement)
+def _kind(reader: str) -> str:
+    return "ceiling" if reader.startswith("raw read()") else "ours"
 
 
 def run(settings: Settings) -> Results:
     results = Results("core", settings)
     results.versions.update(own_versions())
-    repeats = settings.repeats
     examples = example_file(20 if settings.quick else 200)
     raw = raw_file(100 if settings.quick else 1000)
     big = example_file(100 if settings.quick else 1000, seed=7, name="big")
@@ -97,15 +105,14 @@ def run(settings: Settings) -> Results:
         ("ours tf_record_iterator (no CRC)", lambda: _iterate(examples, verify_crc=False)),
         (f"ours parse_example_batch {BATCH}", lambda: _decode_batches(examples)),
     ]
-    _add_all(results, _plans(results, "1 KB Examples", one_kb), repeats)
     one_mib: list[tuple[str, Maker]] = [
         ("raw read() 1 MiB chunks", lambda: _raw_read(raw)),
         ("ours tf_record_iterator (CRC)", lambda: _iterate(raw)),
     ]
-    _add_all(results, _plans(results, "1 MiB records", one_mib), repeats)
-    # Memory: one pass over a ~1 GB file of 1 KB records, RSS sampled every 5 ms.
-    big_scenario = f"{big.bytes / 1e9:.1f} GB file, memory"
-    _add_all(results, _plans(results, big_scenario, [("ours tf_record_iterator (CRC)", lambda: _iterate(big))]), 1)
+    plans = _plans(results, "1 KB Examples", one_kb) + _plans(results, "1 MiB records", one_mib)
+
+    def ours(repeats: int) -> list[tuple[str, Measurement]]:
+        return [(_kind(m.reader), m) for m in measure_interleaved(plans, repeats)]
 
     file_arg = {"path": str(examples.path), "bytes": examples.bytes, "records": examples.records}
     tf_args = {
@@ -113,17 +120,27 @@ def run(settings: Settings) -> Results:
         "raw": {"path": str(raw.path), "bytes": raw.bytes},
         "spec": FEATURE_SPEC,
         "batch": BATCH,
-        "repeats": repeats,
     }
-    add_peer(results, TF_VENV, "tf_local", tf_args)
     pypi_args = {
         "local": file_arg,
         "s3": None,
         "spec": FEATURE_SPEC,
-        "repeats": repeats,
         "decode_records": 5_000 if settings.quick else 20_000,
     }
-    add_peer(results, PEERS_VENV, "pypi_tfrecord", pypi_args)
+    alternate(
+        results,
+        [
+            ours,
+            lambda repeats: collect_peer(results, TF_VENV, "tf_local", {**tf_args, "repeats": repeats}),
+            lambda repeats: collect_peer(results, PEERS_VENV, "pypi_tfrecord", {**pypi_args, "repeats": repeats}),
+        ],
+    )
+    # Memory: one pass over a ~1 GB file of 1 KB records, RSS sampled every 5 ms.
+    big_scenario = f"{big.bytes / 1e9:.1f} GB file, memory"
+    for m in measure_interleaved(
+        _plans(results, big_scenario, [("ours tf_record_iterator (CRC)", lambda: _iterate(big))]), 1
+    ):
+        results.add("ours", m)
 
     ours_iter = results.find("ours tf_record_iterator (CRC)", "1 KB Examples")
     ours_decode = results.find(f"ours parse_example_batch {BATCH}")

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ._common import TF_VENV, Results, Settings, Target, add_peer, own_versions, parse_settings
+from ._common import TF_VENV, Results, Settings, Target, alternate, collect_peer, own_versions, parse_settings
 from ._data import FEATURE_SPEC, RecordFile, example_shards
 from ._ours import Missing, feature_spec, piece
 from ._servers import environment, s3rver
-from .peers._common import Plan, ServerCPU, measure_interleaved
+from .peers._common import Measurement, Plan, ServerCPU, measure_interleaved
 
 BUCKET = "bench"
 SHARDS = 8
@@ -57,7 +57,6 @@ def _ours(urls: list[str], files: list[RecordFile], parallel: int, how: str) -> 
 def run(settings: Settings) -> Results:
     results = Results("dataset", settings)
     results.versions.update(own_versions())
-    repeats = settings.repeats
     files = example_shards(24 if settings.quick else 200, SHARDS)
     keys = {f"shards/part-{i:02d}.tfrecord": f.path for i, f in enumerate(files)}
     urls = [f"s3://{BUCKET}/{key}" for key in keys]
@@ -86,28 +85,30 @@ def run(settings: Settings) -> Results:
                 runnable.append((name, scenario, server_cpu.wrap(name, reader)))
                 parallel_of[name] = parallel
             cap = int(piece("tfrecord_s3.dataset", "DEFAULT_MAX_BYTES_IN_FLIGHT")[0]) if runnable else 0
-            # Interleaved rounds: every setting sees the same server and machine state.
-            for m in measure_interleaved(runnable, repeats):
-                server_cpu.annotate(m)
-                m.extra["num_parallel_reads"] = parallel_of[m.reader]
-                m.extra["max_bytes_in_flight"] = cap
-                results.add("ours", m)
-        add_peer(
-            results,
-            TF_VENV,
-            "tf_s3",
-            {
+
+            def ours(repeats: int) -> list[tuple[str, Measurement]]:
+                # Within a round the settings run in turn: each sees the same server and machine.
+                found: list[tuple[str, Measurement]] = []
+                for m in measure_interleaved(runnable, repeats):
+                    server_cpu.annotate(m)
+                    m.extra["num_parallel_reads"] = parallel_of[m.reader]
+                    m.extra["max_bytes_in_flight"] = cap
+                    found.append(("ours", m))
+                return found
+
+            tf_args = {
                 "single": None,
                 "shards": {"urls": urls, "bytes": total},
                 "parallel": TF_PARALLEL,
                 "spec": FEATURE_SPEC,
                 "batch": BATCH,
-                "repeats": repeats,
                 "parse": True,
                 "server_pid": server.process.pid,
-            },
-            env=server.env_tfio(),
-        )
+            }
+            alternate(
+                results,
+                [ours, lambda n: collect_peer(results, TF_VENV, "tf_s3", {**tf_args, "repeats": n}, server.env_tfio())],
+            )
 
     tf_row = results.find(f"TF+tf-io TFRecordDataset(num_parallel_reads={TF_PARALLEL}).batch({BATCH})")
     ours_batch = results.find(f"ours TFRecordDataset(num_parallel_reads={TF_PARALLEL}).batch({BATCH})")

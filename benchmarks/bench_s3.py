@@ -15,7 +15,17 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ._common import PEERS_VENV, TF_VENV, Results, Settings, Target, add_peer, own_versions, parse_settings
+from ._common import (
+    PEERS_VENV,
+    TF_VENV,
+    Results,
+    Settings,
+    Target,
+    alternate,
+    collect_peer,
+    own_versions,
+    parse_settings,
+)
 from ._data import FEATURE_SPEC, RecordFile, example_file
 from ._ours import Missing, piece
 from ._servers import REGION, S3rver, environment, s3rver
@@ -157,7 +167,6 @@ def _first_record(m: Measurement) -> None:
 def run(settings: Settings) -> Results:
     results = Results("s3", settings)
     results.versions.update(own_versions())
-    repeats = settings.repeats
     file = example_file(24 if settings.quick else 200)
     with s3rver() as server:
         results.versions["s3rver"] = "3.7.1"
@@ -191,64 +200,65 @@ def run(settings: Settings) -> Results:
                     results.note(f"skipped {name}: failed with {type(exc).__name__}: {exc}")
                     continue
                 plans.append((name, SCENARIO, reader))
-            # Interleaved rounds: the ceiling and ours see the same server and machine state.
+            # Within a round, the ceiling and ours run in turn: they see the same server and machine.
             server_cpu = ServerCPU(server.process.pid)
             plans = [(name, scenario, server_cpu.wrap(name, run)) for name, scenario, run in plans]
-            for measurement in measure_interleaved(plans, repeats):
-                server_cpu.annotate(measurement)
-                if measurement.reader == "ours open_s3 read()":
-                    measurement.extra["counters"] = dict(counters)
-                if measurement.reader == "ours tf_record_iterator (CRC)":
-                    _first_record(measurement)
-                results.add("ours" if measurement.reader.startswith("ours") else "ceiling", measurement)
 
-        s3_args = {
-            "bucket": BUCKET,
-            "key": KEY,
-            "bytes": file.bytes,
-            "endpoint": server.endpoint,
-            "region": REGION,
-            "repeats": repeats,
-            "chunk": 8 << 20,
-            "server_pid": server.process.pid,
-        }
-        add_peer(results, PEERS_VENV, "s3_clients", s3_args, env=server.credentials_env())
-        add_peer(
-            results,
-            PEERS_VENV,
-            "pypi_tfrecord",
-            {
+            def ours(repeats: int) -> list[tuple[str, Measurement]]:
+                found: list[tuple[str, Measurement]] = []
+                for measurement in measure_interleaved(plans, repeats):
+                    server_cpu.annotate(measurement)
+                    if measurement.reader == "ours open_s3 read()":
+                        measurement.extra["counters"] = dict(counters)
+                    if measurement.reader == "ours tf_record_iterator (CRC)":
+                        _first_record(measurement)
+                    found.append(("ours" if measurement.reader.startswith("ours") else "ceiling", measurement))
+                return found
+
+            pid = server.process.pid
+            s3_args = {
+                "bucket": BUCKET,
+                "key": KEY,
+                "bytes": file.bytes,
+                "endpoint": server.endpoint,
+                "region": REGION,
+                "chunk": 8 << 20,
+                "server_pid": pid,
+            }
+            pypi_args = {
                 "local": None,
-                "s3": {"url": URL, "bytes": file.bytes, "endpoint": server.endpoint, "server_pid": server.process.pid},
+                "s3": {"url": URL, "bytes": file.bytes, "endpoint": server.endpoint, "server_pid": pid},
                 "spec": FEATURE_SPEC,
-                "repeats": repeats,
                 "decode_records": 0,
-            },
-            env=server.credentials_env(),
-        )
-        add_peer(
-            results,
-            TF_VENV,
-            "tf_s3",
-            {
+            }
+            tf_args = {
                 "single": {"url": URL, "bytes": file.bytes},
                 "shards": None,
                 "parallel": 4,
                 "spec": FEATURE_SPEC,
                 "batch": BATCH,
-                "repeats": repeats,
                 "parse": True,
-                "server_pid": server.process.pid,
-            },
-            env=server.env_tfio(),
-        )
+                "server_pid": pid,
+            }
+            credentials = server.credentials_env()
+            alternate(
+                results,
+                [
+                    ours,
+                    lambda n: collect_peer(results, PEERS_VENV, "s3_clients", {**s3_args, "repeats": n}, credentials),
+                    lambda n: collect_peer(
+                        results, PEERS_VENV, "pypi_tfrecord", {**pypi_args, "repeats": n}, credentials
+                    ),
+                    lambda n: collect_peer(results, TF_VENV, "tf_s3", {**tf_args, "repeats": n}, server.env_tfio()),
+                ],
+            )
 
     ceiling = results.find("boto3 get_object streaming (1 MiB reads)")
-    ours = results.find("ours tf_record_iterator (CRC)")
+    ours_records = results.find("ours tf_record_iterator (CRC)")
     results.target(
         Target(
             "s3 records with CRC vs streaming GET",
-            ours.mb_per_s if ours else None,
+            ours_records.mb_per_s if ours_records else None,
             ceiling.mb_per_s if ceiling else None,
             "MB/s",
             0.9,

@@ -99,13 +99,16 @@ def _targets_table(results: dict[str, dict[str, Any]]) -> list[str]:
 
 def write_markdown(results: dict[str, dict[str, Any]]) -> Path:
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    modes = sorted({f"{r['mode']} ({r['repeats']} repeats)" for r in results.values()})
+    modes = sorted({f"{r['mode']} ({r['repeats']} timed runs per reader)" for r in results.values()})
     info = machine()
     lines = [
         "# Benchmark results",
         "",
         f"Written by `python -m benchmarks` on {now}; mode: {', '.join(modes) or '-'}. Figures are medians "
-        "of the repeats; every peer and ceiling was measured in the same run as ours. MB = 10^6 bytes of "
+        "of the timed runs; every peer and ceiling was measured in the same run as ours: readers of one "
+        "process take turns within a round, and rounds alternate our process with the peers' ones (in "
+        "reversed order every other round), so a busy spell of the machine does not fall on one side "
+        "only. MB = 10^6 bytes of "
         "file (frames included). Generated data: ~1 KB `tf.train.Example` records with 7 features, and "
         "1 MiB raw records. Peers run in their own virtualenvs (`benchmarks/setup_peers.sh`). "
         "The S3 server is s3rver 3.7.1 on 127.0.0.1 (one Node.js process, sharing the 2 cores with the client).",
@@ -131,7 +134,13 @@ def write_markdown(results: dict[str, dict[str, Any]]) -> Path:
         notes += [f"{name}: {n}" for n in bench.get("notes", [])]
         load = bench.get("load_average", [])
         load_text = f" 1-min load average {load[0]} at start, {load[-1]} at end." if load else ""
-        lines += [f"## {title}", "", f"Mode {bench['mode']}, {bench['repeats']} repeats.{load_text}", ""]
+        rounds = bench.get("rounds", 1)
+        lines += [
+            f"## {title}",
+            "",
+            f"Mode {bench['mode']}: {rounds} round(s), {bench['repeats']} timed runs per reader.{load_text}",
+            "",
+        ]
         lines += [*_rows_table(bench["rows"]), ""]
         counters = [r for r in bench["rows"] if r.get("extra", {}).get("counters")]
         for row in counters:
