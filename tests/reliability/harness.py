@@ -73,7 +73,9 @@ class Checks:
     def equal(self, got: object, want: object, what: str) -> bool:
         return self.that(got == want, f"{what}: got {got!r}, want {want!r}")
 
-    def error_is(self, error: BaseException | None, kind: type[BaseException] | None, *, path: str | None = None) -> bool:
+    def error_is(
+        self, error: BaseException | None, kind: type[BaseException] | None, *, path: str | None = None
+    ) -> bool:
         if kind is None:
             return self.that(error is None, f"unexpected error {type(error).__name__}: {error}")
         if not self.that(isinstance(error, kind), f"want {kind.__name__}, got {type(error).__name__}: {error}"):

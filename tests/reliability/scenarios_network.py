@@ -52,7 +52,9 @@ def _cut(world: World, compression: str, variant: str, inject: bool, kind: str) 
         for offset in offsets:
             assert offset < size, "corpus too small for the fault offsets"
             if inject:
-                world.proxy.add_rule(make(offset, absolute=True), method="GET", key=world.key(f"{scenario.lower()}-{number}"))
+                world.proxy.add_rule(
+                    make(offset, absolute=True), method="GET", key=world.key(f"{scenario.lower()}-{number}")
+                )
     run = read(urls, compression, world.config())
     checks = Checks()
     checks.error_is(run.error, None)
@@ -64,7 +66,7 @@ def _cut(world: World, compression: str, variant: str, inject: bool, kind: str) 
         for number, offsets in cuts.items():
             starts = {range_start(e) for e in gets(world, f"{scenario.lower()}-{number}")}
             for offset in offsets:
-                checks.that(offset in starts, f"no GET resumed at byte {offset} of file {number}: {sorted(starts, key=str)}")
+                checks.that(offset in starts, f"no GET resumed at byte {offset} of file {number}")
     result = outcome(world, scenario, variant, compression, files, all_ids(files), run, checks)
     checks.that(result.redownloaded <= BLOCK * total, f"re-downloaded {result.redownloaded} bytes")
     result.problems = checks.problems
@@ -186,7 +188,7 @@ def n7(world: World, compression: str, variant: str = "500-storm", inject: bool 
             checks.that(f"at byte {BLOCK}" in str(run.error), f"message lacks the offset: {run.error}")
         tries = [e for e in gets(world, "n7-1") if range_start(e) == BLOCK]
         checks.equal(len(tries), 3, "GETs of the failing block")
-        checks.that(run.records[: RECORDS] == list(files[0].records), "first file incomplete")
+        checks.that(run.records[:RECORDS] == list(files[0].records), "first file incomplete")
         if not compression:
             want = list(files[0].records) + [files[1].records[i] for _, i in files[1].ids_ending_before(BLOCK)]
             checks.that(run.records == want, "records before the failing block not all emitted")

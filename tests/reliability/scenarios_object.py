@@ -20,8 +20,8 @@ from tests.reliability.corpus import CorpusFile, make_file
 from tests.reliability.harness import Checks, Outcome, all_ids, gets, outcome, range_start, read
 from tests.reliability.world import BLOCK, FAKE_SECRET, FAKE_TOKEN, World, environment
 from tfrecord_s3.dataset import TFRecordDataset
-from tfrecord_s3.records.framing import encode_frame
 from tfrecord_s3.errors import AccessDeniedError, ObjectChangedError, ObjectNotFoundError
+from tfrecord_s3.records.framing import encode_frame
 
 RECORDS = 40
 #: What must never appear in our logs, messages, reprs or pickles.
@@ -198,7 +198,9 @@ def a3(world: World, compression: str, variant: str = "debug-logs", inject: bool
     urls = [world.put(f"a3-{f.file}.tfrecord", f.blob) for f in files]
     if inject:
         world.proxy.add_rule(Fault.reset_after(BLOCK + 10, absolute=True), method="GET", key=world.key("a3-0"))
-        world.proxy.add_rule(Fault.internal_error(), method="GET", key=world.key("a3-0"), window=(2 * BLOCK, 2 * BLOCK + 1))
+        world.proxy.add_rule(
+            Fault.internal_error(), method="GET", key=world.key("a3-0"), window=(2 * BLOCK, 2 * BLOCK + 1)
+        )
         world.proxy.add_rule(Fault.access_denied(), method="GET", key=world.key("a3-1"), window=(BLOCK, BLOCK + 1))
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
@@ -213,7 +215,11 @@ def a3(world: World, compression: str, variant: str = "debug-logs", inject: bool
             config = world.config()
             run = read(urls, compression, config)
             dataset = TFRecordDataset(urls, compression or None, config=config)
-            texts = {"config repr": repr(config), "config pickle": str(pickle.dumps(config)), "dataset repr": repr(dataset)}
+            texts = {
+                "config repr": repr(config),
+                "config pickle": str(pickle.dumps(config)),
+                "dataset repr": repr(dataset),
+            }
             from tfrecord_s3.storage.s3_files import open_s3
 
             with open_s3(urls[1], config=config) as handle:
@@ -237,5 +243,3 @@ def a3(world: World, compression: str, variant: str = "debug-logs", inject: bool
         checks.error_is(run.error, None)
     notes = f"{len(log.splitlines())} log lines checked"
     return outcome(world, "A3", variant, compression, files, all_ids(files), run, checks, notes=notes)
-
-

@@ -6,12 +6,13 @@ from __future__ import annotations
 import pytest
 
 from tests.reliability import scenarios_network as net
+from tests.reliability.harness import Outcome
 from tests.reliability.world import World
 
 COMPRESSIONS = ["", "GZIP"]
 
 
-def check(result: net.Outcome) -> None:
+def check(result: Outcome) -> None:
     assert result.problems == [], result.describe()
 
 
@@ -24,7 +25,8 @@ def test_n1_reset_before_headers_is_retried(world: World, compression: str) -> N
 def test_n2_reset_mid_body_resumes_at_the_exact_byte(world: World, compression: str) -> None:
     result = net.n2(world, compression)
     check(result)
-    assert result.injected == 3 and result.redownloaded <= 3 * 2048
+    assert result.injected == 3
+    assert result.redownloaded <= 3 * 2048
 
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)

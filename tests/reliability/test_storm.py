@@ -14,7 +14,8 @@ from tests.reliability.world import World
 
 def check(result: Outcome) -> None:
     assert result.problems == [], result.describe()
-    assert result.tally.clean and result.tally.lost == 0
+    assert result.tally.clean
+    assert result.tally.lost == 0
 
 
 @pytest.mark.parametrize("compression", ["", "GZIP"])

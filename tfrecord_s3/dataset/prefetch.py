@@ -89,6 +89,9 @@ class FileFeed:
         self._options = options
         self._cond = cond
         self._cap = max(byte_cap, 1)
+        # Hand-off chunks are bytes outside the queue (being filled, being consumed): keep
+        # them at half the cap, so a small cap still bounds memory.
+        self._chunk_bytes = min(_CHUNK_BYTES, max(self._cap // 2, 1))
         self._stats = stats
         self._chunks: deque[tuple[list[Any], int]] = deque()
         self._bytes = 0
@@ -171,7 +174,7 @@ class FileFeed:
                 pending_bytes += size
                 records += 1
                 total += size
-                if pending_bytes >= _CHUNK_BYTES or len(pending) >= _CHUNK_RECORDS or not chunks:
+                if pending_bytes >= self._chunk_bytes or len(pending) >= _CHUNK_RECORDS or not chunks:
                     if not self._put(pending, pending_bytes):
                         return
                     pending, pending_bytes = [], 0
