@@ -7,13 +7,17 @@ A TFRecord file is a sequence of frames::
     byte   data[length]
     uint32 masked_crc32c(data)
 
-This module sees only a binary stream (``read(n)``), never a filesystem or S3. Its hot loop
-lives in :func:`iter_frames` alone so it can be profiled or swapped for a compiled
-kernel without touching callers.
+This module sees only a binary stream (``read(n)``), never a filesystem or S3. The hot loop
+has two implementations behind :func:`iter_frames`: the compiled kernel (``_native.scan``
+over large chunks, used when the optional extension built) and the pure-Python loop, which
+is the fallback and the oracle (forced with ``TFRECORD_S3_PURE_PYTHON=1``). Both give the
+same records and the same errors, messages and offsets.
 """
 
 from __future__ import annotations
 
+import io
+import os
 import struct
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
@@ -21,6 +25,13 @@ from typing import BinaryIO
 from ..errors import ConfigError, CorruptRecordError, RecordTooLargeError, TruncatedRecordError
 from .compression import StreamDamage
 from .crc import crc32c, masked_crc
+
+try:
+    from . import _native
+
+    _HAVE_NATIVE = True
+except ImportError:  # the optional extension did not build: the pure-Python loop serves
+    _HAVE_NATIVE = False
 
 HEADER_BYTES = 12
 FOOTER_BYTES = 4
@@ -36,6 +47,11 @@ _FOOTER = struct.Struct("<I")
 _SMALL_RECORD = 64 * 1024
 _MASK_DELTA = 0xA282EAD8
 _U32 = 0xFFFFFFFF
+
+
+def native_available() -> bool:
+    """True when the compiled frame kernel is built and not disabled by the environment."""
+    return _HAVE_NATIVE and os.environ.get("TFRECORD_S3_PURE_PYTHON", "") in ("", "0")
 
 
 def iter_frames(
@@ -60,6 +76,19 @@ def iter_frames(
     intact: with ``on_data_error`` set, the error and the size of the skipped frame are passed
     to it and iteration continues with the next record (opt-in skipping); otherwise it is raised.
     """
+    loop = _iter_frames_native if native_available() else _iter_frames_python
+    return loop(stream, path, verify_crc, max_record_bytes, start_offset, on_data_error)
+
+
+def _iter_frames_python(
+    stream: BinaryIO,
+    path: str,
+    verify_crc: bool,
+    max_record_bytes: int,
+    start_offset: int,
+    on_data_error: Callable[[CorruptRecordError, int], None] | None,
+) -> Iterator[bytes]:
+    # The oracle: one frame at a time with exact-size reads.
     if max_record_bytes < 0:
         raise ConfigError(f"max_record_bytes must be >= 0, not {max_record_bytes}")
     # The hot loop: everything it touches is a local.
@@ -87,13 +116,7 @@ def iter_frames(
                 if ((c >> 15 | c << 17) + delta) & u32 != stored:
                     raise _corrupt(path, offset, "length", "length CRC mismatch")
             if length > cap:
-                raise RecordTooLargeError(
-                    f"{path} at byte {offset}: record length {length} is over the cap of {cap} bytes "
-                    "(raise max_record_bytes if this is real)",
-                    path=path,
-                    offset=offset,
-                    part="length",
-                )
+                raise _too_large(path, offset, length, cap)
             if length <= small:
                 want = length + FOOTER_BYTES
                 body = read(want)
@@ -118,9 +141,7 @@ def iter_frames(
             if verify_crc:
                 c = crc(data)
                 if ((c >> 15 | c << 17) + delta) & u32 != stored:
-                    error = _corrupt(
-                        path, offset, "data", f"data CRC mismatch (data starts at byte {offset + HEADER_BYTES})"
-                    )
+                    error = _data_crc_error(path, offset)
                     if on_data_error is None:
                         raise error
                     on_data_error(error, FRAME_OVERHEAD + length)
@@ -129,10 +150,148 @@ def iter_frames(
             offset += FRAME_OVERHEAD + length
             yield data
     except StreamDamage as exc:
-        message = f"{path}: {exc.detail}, in the record at uncompressed byte {offset}"
-        if exc.kind == "truncated":
-            raise TruncatedRecordError(message, path=path, offset=offset) from None
-        raise CorruptRecordError(message, path=path, offset=offset, part="stream") from None
+        raise _damaged(path, offset, exc) from None
+
+
+# The compiled loop reads this much at a time into one reused buffer. It matches the
+# BufferedReader size of reader.py, so a compressed stream sees the same raw reads as with
+# the pure-Python loop and damage surfaces in the same record.
+_CHUNK = 1 << 20
+# The buffer starts this small (short streams, tests of peak memory) and grows while reads fill it.
+_FIRST_CHUNK = 64 * 1024
+# An incomplete frame this long is finished with exact-size reads straight into its bytes
+# (as the pure-Python loop does), and the next header is read alone: big records are
+# copied no more than necessary.
+_BIG_RECORD = 256 * 1024
+
+
+def _iter_frames_native(
+    stream: BinaryIO,
+    path: str,
+    verify_crc: bool,
+    max_record_bytes: int,
+    start_offset: int,
+    on_data_error: Callable[[CorruptRecordError, int], None] | None,
+) -> Iterator[bytes]:
+    if max_record_bytes < 0:
+        raise ConfigError(f"max_record_bytes must be >= 0, not {max_record_bytes}")
+    scan = _native.scan
+    need_more = _native.NEED_MORE
+    read = stream.read
+    fill = _filler(stream)
+    cap = max_record_bytes
+    size = _FIRST_CHUNK
+    buf = bytearray(size)
+    view = memoryview(buf)
+    pos = filled = 0  # buf[pos:filled] holds the start of the frame at `offset`
+    offset = start_offset
+    big_records = False  # the last frame was big: read the next header alone
+    try:
+        while True:
+            records, end, status, length = scan(buf, pos, filled, verify_crc, cap)
+            if records:
+                yield from records
+            offset += end - pos
+            pos = end
+            if status == need_more:
+                have = filled - pos
+                was_full = filled == size
+                if length >= _BIG_RECORD:
+                    data, stored = _finish_big(read, view[pos + HEADER_BYTES : filled], length, path, offset)
+                    pos = filled = 0
+                    big_records = True
+                    if verify_crc:
+                        c = _native.crc32c(data)
+                        if ((c >> 15 | c << 17) + _MASK_DELTA) & _U32 != stored:
+                            error = _data_crc_error(path, offset)
+                            if on_data_error is None:
+                                raise error
+                            on_data_error(error, FRAME_OVERHEAD + length)
+                            offset += FRAME_OVERHEAD + length
+                            continue
+                    offset += FRAME_OVERHEAD + length
+                    yield data
+                    continue
+                if length >= 0:
+                    big_records = False
+                if size < _CHUNK and (was_full or length + FRAME_OVERHEAD > size):
+                    size = min(_CHUNK, max(4 * size, length + FRAME_OVERHEAD))
+                    grown = bytearray(size)
+                    grown[:have] = view[pos:filled]
+                    buf, view = grown, memoryview(grown)
+                elif pos:
+                    view[:have] = view[pos:filled]
+                pos, filled = 0, have
+                want = HEADER_BYTES - have if big_records and have < HEADER_BYTES else size - have
+                got = fill(view[filled : filled + want]) or 0
+                if got:
+                    filled += got
+                    continue
+                # End of stream: clean only at a frame boundary.
+                if not have:
+                    return
+                if have < HEADER_BYTES:
+                    raise _truncated(path, offset, f"{have} bytes where a 12-byte record header should be")
+                raise _truncated(path, offset, _cut_detail(length, have - HEADER_BYTES))
+            if status == _native.DATA_CRC:
+                error = _data_crc_error(path, offset)
+                if on_data_error is None:
+                    raise error
+                on_data_error(error, FRAME_OVERHEAD + length)
+                offset += FRAME_OVERHEAD + length
+                pos += FRAME_OVERHEAD + length
+                continue
+            if status == _native.LENGTH_CRC:
+                raise _corrupt(path, offset, "length", "length CRC mismatch")
+            raise _too_large(path, offset, length, cap)
+    except StreamDamage as exc:
+        raise _damaged(path, offset, exc) from None
+
+
+def _finish_big(
+    read: Callable[[int], bytes], have: memoryview, length: int, path: str, offset: int
+) -> tuple[bytes, int]:
+    # (data, stored data CRC) of a frame whose first bytes after the header are `have`; the
+    # rest comes in the pure-Python loop's reads (data, then footer) so raw reads match it.
+    data_have = min(len(have), length)
+    missing = length - data_have
+    if missing:
+        rest = read(missing)
+        if len(rest) != missing:
+            rest = _read_more(read, rest, missing)
+            if len(rest) != missing:
+                raise _truncated(path, offset, _cut_detail(length, data_have + len(rest)))
+        data = b"".join((have[:data_have], rest)) if data_have else rest
+    else:
+        data = bytes(have[:length])
+    footer = bytes(have[length:])
+    if len(footer) != FOOTER_BYTES:
+        more = read(FOOTER_BYTES - len(footer))
+        if len(more) != FOOTER_BYTES - len(footer):
+            more = _read_more(read, more, FOOTER_BYTES - len(footer))
+        footer += more
+        if len(footer) != FOOTER_BYTES:
+            raise _truncated(path, offset, _cut_detail(length, length + len(footer)))
+    stored: int = _FOOTER.unpack(footer)[0]
+    return data, stored
+
+
+def _filler(stream: BinaryIO) -> Callable[[memoryview], int | None]:
+    # readinto1 on buffered streams: one raw read at most per call, so bytes read before a
+    # damaged part of a compressed stream are never lost with the exception.
+    if isinstance(stream, (io.BufferedReader, io.BufferedRandom, io.BytesIO)):
+        return stream.readinto1
+    readinto = getattr(type(stream), "readinto", None)
+    if readinto is not None and readinto is not io.RawIOBase.readinto:
+        return stream.readinto  # type: ignore[attr-defined,no-any-return]
+    read = stream.read
+
+    def fill(view: memoryview) -> int:
+        data = read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    return fill
 
 
 def _read_more(read: Callable[[int], bytes], first: bytes, size: int) -> bytes:
@@ -156,6 +315,27 @@ def _cut_detail(length: int, got: int) -> str:
 
 def _truncated(path: str, offset: int, detail: str) -> TruncatedRecordError:
     return TruncatedRecordError(f"{path} at byte {offset}: truncated record: {detail}", path=path, offset=offset)
+
+
+def _data_crc_error(path: str, offset: int) -> CorruptRecordError:
+    return _corrupt(path, offset, "data", f"data CRC mismatch (data starts at byte {offset + HEADER_BYTES})")
+
+
+def _too_large(path: str, offset: int, length: int, cap: int) -> RecordTooLargeError:
+    return RecordTooLargeError(
+        f"{path} at byte {offset}: record length {length} is over the cap of {cap} bytes "
+        "(raise max_record_bytes if this is real)",
+        path=path,
+        offset=offset,
+        part="length",
+    )
+
+
+def _damaged(path: str, offset: int, exc: StreamDamage) -> CorruptRecordError | TruncatedRecordError:
+    message = f"{path}: {exc.detail}, in the record at uncompressed byte {offset}"
+    if exc.kind == "truncated":
+        return TruncatedRecordError(message, path=path, offset=offset)
+    return CorruptRecordError(message, path=path, offset=offset, part="stream")
 
 
 def _corrupt(path: str, offset: int, part: str, detail: str) -> CorruptRecordError:
