@@ -8,10 +8,14 @@ when the range starts at 0); anything else is a ResponseError and its bytes are 
 
 from __future__ import annotations
 
+import http.client
+import io
 import socket
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
+
+import urllib3.exceptions as u3e
 
 from ..config import S3Config
 from ..errors import ObjectChangedError, ResponseError
@@ -82,6 +86,63 @@ class S3RangeReader:
     def iter_range(self, start: int, end: int) -> Iterator[bytes]:
         """Chunks of bytes ``[start, end)``; raises botocore/urllib3 errors as they happen and
         ObjectChangedError/ResponseError for replies that must not be used."""
+        body, leftover = self._get(start, end)
+        remaining = end - start
+        try:
+            read = _chunk_reader(body)
+            while remaining > 0:
+                chunk = read(min(_CHUNK, remaining))
+                if not chunk:
+                    raise ShortBodyError(f"{self.path}: body ended {remaining} bytes early")
+                remaining -= len(chunk)
+                yield chunk
+        finally:
+            self._done(body, unread=bool(remaining) or leftover)
+
+    def readinto_range(self, start: int, end: int, out: memoryview) -> Iterator[int]:
+        """Write bytes ``[start, end)`` into ``out`` as they arrive, yielding the count of each
+        piece written (so after a fault the caller knows exactly which bytes it holds).
+        Raises like :meth:`iter_range`. Bytes go from the socket straight into ``out``."""
+        if len(out) != end - start:
+            raise ValueError(f"buffer of {len(out)} bytes for a {end - start}-byte range")
+        body, leftover = self._get(start, end)
+        remaining = end - start
+        try:
+            readinto = _socket_readinto(body)
+            if readinto is None:  # not the urllib3 2 / http.client stack we know: copy
+                read = _chunk_reader(body)
+                while remaining > 0:
+                    chunk = read(min(_CHUNK, remaining))
+                    if not chunk:
+                        raise ShortBodyError(f"{self.path}: body ended {remaining} bytes early")
+                    got = len(chunk)
+                    written = end - start - remaining
+                    out[written : written + got] = chunk
+                    remaining -= got
+                    yield got
+                return
+            read_last = _chunk_reader(body)
+            while remaining > 1:
+                written = end - start - remaining
+                # Ask for all that is missing but the last byte: one recv() takes whatever
+                # the socket holds, so a slow consumer thread costs few wake-ups.
+                got = readinto(out[written : written + remaining - 1])
+                if not got:
+                    raise ShortBodyError(f"{self.path}: body ended {remaining} bytes early")
+                remaining -= got
+                yield got
+            # The last byte through urllib3, which then returns the connection to its pool.
+            last = read_last(1)
+            if not last:
+                raise ShortBodyError(f"{self.path}: body ended 1 byte early")
+            out[-1:] = last
+            remaining = 0
+            yield 1
+        finally:
+            self._done(body, unread=bool(remaining) or leftover)
+
+    def _get(self, start: int, end: int) -> tuple[Any, bool]:
+        """The body of a checked ranged GET (see the module doc); tracked for :meth:`abort`."""
         if not 0 <= start < end <= self._size:
             raise ValueError(f"range [{start}, {end}) outside {self.path} of {self._size} bytes")
         params: dict[str, Any] = {
@@ -95,24 +156,21 @@ class S3RangeReader:
         body = response["Body"]
         with self._live_lock:
             self._live.add(body)
-        remaining = end - start
-        whole_object = False
         try:
-            whole_object = self._check_reply(response, start, end)
-            read = _chunk_reader(body)
-            while remaining > 0:
-                chunk = read(min(_CHUNK, remaining))
-                if not chunk:
-                    raise ShortBodyError(f"{self.path}: body ended {remaining} bytes early")
-                remaining -= len(chunk)
-                yield chunk
-        finally:
-            with self._live_lock:
-                self._live.discard(body)
-            # A body left unread (a fault, or a 200 with more than asked) cannot go back to
-            # the pool; a fully read one was already released by urllib3.
-            if remaining or (whole_object and end < self._size):
-                body.close()
+            # A 200 with the whole object, of which we read a prefix: the rest stays unread.
+            leftover = self._check_reply(response, start, end) and end < self._size
+        except BaseException:
+            self._done(body, unread=True)
+            raise
+        return body, leftover
+
+    def _done(self, body: Any, *, unread: bool) -> None:
+        with self._live_lock:
+            self._live.discard(body)
+        # A body left unread (a fault, or a 200 with more than asked) cannot go back to the
+        # pool; a fully read one was already released by urllib3.
+        if unread:
+            body.close()
 
     def _check_reply(self, response: dict[str, Any], start: int, end: int) -> bool:
         """Raise unless the reply carries exactly our range; True for a whole-object 200."""
@@ -162,6 +220,57 @@ def _chunk_reader(body: Any) -> Callable[[int], bytes]:
         return read1(amount, decode_content=False)  # type: ignore[no-any-return]
 
     return read
+
+
+def _socket_readinto(body: Any) -> Callable[[memoryview], int] | None:
+    """``readinto(view)``: like :func:`_chunk_reader` (whatever has arrived, up to
+    ``len(view)``; nothing received is lost to a fault) but into ``view``, with no bytes
+    object in between. It works one level below urllib3, on http.client's buffered socket
+    file, keeping both layers' length counts in step; None for any other stack (urllib3 1.x,
+    chunked bodies), where the caller copies."""
+    raw = getattr(body, "_raw_stream", None)
+    response = getattr(raw, "_fp", None)
+    file = getattr(response, "fp", None)
+    if not (
+        isinstance(response, http.client.HTTPResponse)
+        and not response.chunked
+        and isinstance(file, io.BufferedReader)
+        and isinstance(getattr(raw, "length_remaining", None), int)
+        and isinstance(getattr(raw, "_fp_bytes_read", None), int)
+    ):
+        return None
+    http_response: http.client.HTTPResponse = response
+    buffered: io.BufferedReader = file
+    urllib3_response: Any = raw
+    left = http_response.length
+    if left is None:
+        return None
+    drained = False
+
+    def readinto(view: memoryview) -> int:
+        nonlocal drained, left
+        view = view[:left]  # never past Content-Length
+        try:
+            if drained:
+                got = buffered.readinto1(view)
+            else:
+                # Body bytes the header parser already buffered come alone: readinto1 would
+                # copy them and then recv(), and a failing recv() loses their count.
+                chunk = buffered.read1(len(view))
+                got = len(chunk)
+                view[:got] = chunk
+                drained = True
+        except TimeoutError as exc:  # what urllib3 would raise, for the same retry and log
+            raise u3e.ReadTimeoutError(None, None, "Read timed out.") from exc  # type: ignore[arg-type]
+        except OSError as exc:
+            raise u3e.ProtocolError(f"Connection broken: {exc!r}", exc) from exc
+        left -= got
+        http_response.length = left
+        urllib3_response.length_remaining -= got
+        urllib3_response._fp_bytes_read += got
+        return got
+
+    return readinto
 
 
 def _shutdown_socket(body: Any) -> None:

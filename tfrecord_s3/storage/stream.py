@@ -8,8 +8,10 @@ twice, none skipped), with jittered backoff within the retry budget (RELIABILITY
 invariant 3). A block's error is raised when the consumer reaches that block, after every
 byte before it.
 
-Readers that can stream a range (``iter_range(start, end)`` yielding chunks) get resumed
-mid-block; plain :class:`~tfrecord_s3.storage.base.RangeReader`\\ s are retried whole.
+Readers that can stream a range get resumed mid-block: best those that write it into our
+block buffer (``readinto_range``: no copy, no bytes object per chunk), else those yielding
+chunks (``iter_range``); plain :class:`~tfrecord_s3.storage.base.RangeReader`\\ s are retried
+whole. Block buffers are recycled once the consumer has moved past them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import io
 import logging
 import random
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,7 +31,7 @@ from .base import RangeReader
 from .retry import Backoff, RetryPolicy
 from .s3_errors import Fault, ShortBodyError, classify, translate
 
-__all__ = ["DEFAULT_BLOCK_SIZE", "BlockStream", "StreamCounters", "StreamingRangeReader"]
+__all__ = ["DEFAULT_BLOCK_SIZE", "BlockStream", "IntoRangeReader", "StreamCounters", "StreamingRangeReader"]
 
 DEFAULT_BLOCK_SIZE = 8 * 1024 * 1024
 _log = logging.getLogger(__name__)
@@ -52,6 +55,15 @@ class StreamingRangeReader(RangeReader, Protocol):
     def iter_range(self, start: int, end: int) -> Iterator[bytes]: ...
 
 
+@runtime_checkable
+class IntoRangeReader(RangeReader, Protocol):
+    """A RangeReader that writes a range into the caller's buffer as it arrives."""
+
+    def readinto_range(self, start: int, end: int, out: memoryview) -> Iterator[int]:
+        """Fill ``out`` (``end - start`` bytes) from its start, yielding each count written."""
+        ...
+
+
 @dataclass(frozen=True)
 class StreamCounters:
     """What a stream has cost so far."""
@@ -61,6 +73,15 @@ class StreamCounters:
     bytes_received: int  # body bytes actually delivered
     retries: int  # tries after a fault (throttles included)
     throttles: int  # retries caused by 503 SlowDown and the like
+
+
+class _Progress:
+    """Bytes of the current block received so far: where a retry resumes."""
+
+    __slots__ = ("received",)
+
+    def __init__(self) -> None:
+        self.received = 0
 
 
 class _Closed(Exception):
@@ -100,6 +121,7 @@ class BlockStream(io.RawIOBase):
         self._classify = classify_fault
         self._cancel = threading.Event()
         self._backoff = Backoff(policy or RetryPolicy(), sleep=sleep, rng=rng, cancel=self._cancel)
+        self._into = isinstance(reader, IntoRangeReader)
         self._streaming = isinstance(reader, StreamingRangeReader)
         self._lock = threading.Lock()
         self._requests = 0
@@ -107,8 +129,10 @@ class BlockStream(io.RawIOBase):
         self._bytes_received = 0
         self._pos = 0
         self._block_index = -1
-        self._block: bytes | bytearray = b""
-        self._pending: dict[int, Future[bytearray]] = {}
+        self._block: memoryview = memoryview(b"")
+        self._pending: dict[int, Future[memoryview]] = {}
+        # Buffers of blocks the consumer has left, for the next fetches (deque: thread-safe).
+        self._spare: deque[bytearray] = deque()
         self._executor: ThreadPoolExecutor | None = None
 
     # -- what callers and benchmarks read ---------------------------------------------------
@@ -184,11 +208,11 @@ class BlockStream(io.RawIOBase):
         if pos >= self._size or len(buffer) == 0:
             return 0
         index = pos // self._block_size
-        block = self._block_at(index)
+        block = self._block if index == self._block_index else self._block_at(index)
         inner = pos - index * self._block_size
         count = min(len(buffer), len(block) - inner)
-        with memoryview(buffer) as out, memoryview(block) as src:
-            out[:count] = src[inner : inner + count]
+        with memoryview(buffer) as out:
+            out[:count] = block[inner : inner + count]
         self._pos = pos + count
         return count
 
@@ -199,7 +223,7 @@ class BlockStream(io.RawIOBase):
             index = self._pos // self._block_size
             block = self._block_at(index)
             inner = self._pos - index * self._block_size
-            parts.append(bytes(block[inner:]))
+            parts.append(block[inner:].tobytes())
             self._pos += len(block) - inner
         return b"".join(parts)
 
@@ -214,7 +238,8 @@ class BlockStream(io.RawIOBase):
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
         self._pending.clear()
-        self._block = b""
+        self._spare.clear()
+        self._block = memoryview(b"")
         closer = getattr(self._reader, "close", None)
         if closer is not None:
             closer()
@@ -229,7 +254,7 @@ class BlockStream(io.RawIOBase):
         if self.closed:
             raise ValueError(f"I/O operation on closed stream {self._path}")
 
-    def _block_at(self, index: int) -> bytes | bytearray:
+    def _block_at(self, index: int) -> memoryview:
         if index == self._block_index:
             return self._block
         sequential = index == self._block_index + 1
@@ -244,33 +269,53 @@ class BlockStream(io.RawIOBase):
                     break
                 if ahead not in self._pending:
                     self._pending[ahead] = self._pool().submit(self._fetch_block, ahead)
+        # The block being left is no longer read: its buffer can take a later block.
+        self._recycle(self._block)
+        self._block, self._block_index = memoryview(b""), -1
         # The block wanted now is fetched on the caller's thread unless already under way.
-        block: bytes | bytearray = future.result() if future is not None else self._fetch_block(index)
+        block = future.result() if future is not None else self._fetch_block(index)
         self._block, self._block_index = block, index
         return block
+
+    def _recycle(self, block: memoryview) -> None:
+        buffer = block.obj
+        if isinstance(buffer, bytearray) and len(buffer) == self._block_size and len(self._spare) <= self._read_ahead:
+            self._spare.append(buffer)
+
+    def _buffer(self, length: int) -> memoryview:
+        """A writable view of ``length`` bytes: a recycled block buffer when there is one."""
+        if length < self._block_size:
+            return memoryview(bytearray(length))  # the last block, or a small object
+        try:
+            buffer = self._spare.pop()
+        except IndexError:
+            buffer = bytearray(self._block_size)
+        return memoryview(buffer)
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self._read_ahead, thread_name_prefix="tfrecord-s3-readahead")
         return self._executor
 
-    def _fetch_block(self, index: int) -> bytearray:
+    def _fetch_block(self, index: int) -> memoryview:
         start = index * self._block_size
         return self._fetch(start, min(start + self._block_size, self._size))
 
-    def _fetch(self, start: int, end: int) -> bytearray:
+    def _fetch(self, start: int, end: int) -> memoryview:
         """Bytes ``[start, end)``, resuming after faults from the first byte not yet received."""
-        data = bytearray()
         want = end - start
+        out = self._buffer(want)
+        progress = _Progress()
         attempt = 0
         while True:
             if self._cancel.is_set():
                 raise _Closed
             attempt += 1
-            here = start + len(data)
+            here = start + progress.received
+            before = progress.received
             self._count_request(end - here)
             try:
-                self._receive(here, end, data)
+                self._receive(here, end, out, progress)
             except _Closed:
                 raise
             except BaseException as exc:
@@ -278,20 +323,20 @@ class BlockStream(io.RawIOBase):
                     raise
                 if self._cancel.is_set():
                     raise _Closed from exc
-                if len(data) == want and not isinstance(exc, StorageError):
-                    return data  # every byte arrived; the fault came after the last one
+                if progress.received == want and not isinstance(exc, StorageError):
+                    return out  # every byte arrived; the fault came after the last one
                 fault = self._classify(exc)
                 if fault is Fault.FATAL:
                     if isinstance(exc, StorageError):
                         raise
-                    raise translate(exc, self._path, "read", start + len(data)) from exc
-                progressed = start + len(data) > here
+                    raise translate(exc, self._path, "read", start + progress.received) from exc
+                progressed = progress.received > before
                 if progressed:
                     attempt = 1  # the budget still bounds a connection that always breaks
                 _log.warning(
                     "tfrecord_s3: %s at byte %d: %s on try %d%s; retrying from that byte",
                     self._path,
-                    start + len(data),
+                    start + progress.received,
                     _describe(exc),
                     attempt,
                     " (throttled)" if fault is Fault.THROTTLE else "",
@@ -299,7 +344,7 @@ class BlockStream(io.RawIOBase):
                 if not self._backoff.try_spend(attempt, throttled=fault is Fault.THROTTLE):
                     if self._cancel.is_set():
                         raise _Closed from exc
-                    offset = start + len(data)
+                    offset = start + progress.received
                     raise RetriesExhaustedError(
                         f"read {self._path} at byte {offset}: gave up after {attempt} tries "
                         f"({self._backoff.retries} retries on this stream): {_describe(exc)}",
@@ -309,35 +354,52 @@ class BlockStream(io.RawIOBase):
                         offset=offset,
                     ) from exc
                 continue
-            if len(data) != want:  # pragma: no cover - _receive guarantees it
-                raise ResponseError(f"read {self._path}: got {len(data)} of {want} bytes at byte {start}")
-            return data
+            finally:
+                self._count_received(progress.received - before)
+            if progress.received != want:  # pragma: no cover - _receive guarantees it
+                raise ResponseError(f"read {self._path}: got {progress.received} of {want} bytes at byte {start}")
+            return out
 
-    def _receive(self, start: int, end: int, data: bytearray) -> None:
-        """Append bytes ``[start, end)`` to ``data`` as they arrive; raise on any fault."""
+    def _receive(self, start: int, end: int, out: memoryview, progress: _Progress) -> None:
+        """Write bytes ``[start, end)`` into ``out`` from ``progress.received`` on, counting
+        there every byte as it lands; raise on any fault."""
         want = end - start
-        if not self._streaming:
-            chunk = self._reader.read_range(start, end)
+        at = progress.received
+        reader = self._reader
+        if self._into:
+            assert isinstance(reader, IntoRangeReader)
+            counts = reader.readinto_range(start, end, out[at:])
+            try:
+                for count in counts:
+                    progress.received += count
+                    if self._cancel.is_set():
+                        raise _Closed
+            finally:
+                counts.close()  # type: ignore[attr-defined]
+            got = progress.received - at
+        elif self._streaming:
+            assert isinstance(reader, StreamingRangeReader)
+            chunks = reader.iter_range(start, end)
+            got = 0
+            try:
+                for chunk in chunks:
+                    if got + len(chunk) > want:
+                        self._check_length(start, got + len(chunk), want)
+                    out[at + got : at + got + len(chunk)] = chunk
+                    got += len(chunk)
+                    progress.received += len(chunk)
+                    if self._cancel.is_set():
+                        raise _Closed
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+        else:
+            chunk = reader.read_range(start, end)
             self._check_length(start, len(chunk), want)
-            data += chunk
-            self._count_received(len(chunk))
+            out[at:] = chunk
+            progress.received += want
             return
-        assert isinstance(self._reader, StreamingRangeReader)
-        chunks = self._reader.iter_range(start, end)
-        got = 0
-        try:
-            for chunk in chunks:
-                if got + len(chunk) > want:
-                    self._check_length(start, got + len(chunk), want)
-                data += chunk
-                got += len(chunk)
-                self._count_received(len(chunk))
-                if self._cancel.is_set():
-                    raise _Closed
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
         if got < want:
             raise ShortBodyError(f"{self._path}: body ended after {got} of {want} bytes at byte {start}")
 
