@@ -23,6 +23,7 @@ from ._common import (
 )
 from ._data import FEATURE_SPEC, RecordFile, example_file, raw_file
 from ._ours import Missing, feature_spec, piece
+from ._servers import environment
 from .peers._common import Measurement, Plan, measure_interleaved
 
 BATCH = 256
@@ -40,16 +41,29 @@ def _raw_read(file: RecordFile) -> Callable[[], tuple[int, int]]:
     return run
 
 
-def _iterate(file: RecordFile, *, verify_crc: bool = True) -> Callable[[], tuple[int, int]]:
+def _iterate(file: RecordFile, *, verify_crc: bool = True, pure_python: bool = False) -> Callable[[], tuple[int, int]]:
+    """Our iterator over ``file``; ``pure_python`` forces the Python frame loop even where the
+    compiled kernel is built (the library reads TFRECORD_S3_PURE_PYTHON when iteration starts)."""
     (tf_record_iterator,) = piece("tfrecord_s3", "tf_record_iterator")
+    if pure_python and not _native_kernel():
+        raise Missing("the compiled frame kernel is not built, so the default run is already pure Python")
 
     def run() -> tuple[int, int]:
         records = 0
-        for _ in tf_record_iterator(str(file.path), verify_crc=verify_crc):
-            records += 1
+        with environment({"TFRECORD_S3_PURE_PYTHON": "1"} if pure_python else {}):
+            for _ in tf_record_iterator(str(file.path), verify_crc=verify_crc):
+                records += 1
         return records, file.bytes
 
     return run
+
+
+def _native_kernel() -> bool:
+    try:
+        (available,) = piece("tfrecord_s3.records.framing", "native_available")
+    except Missing:
+        return False
+    return bool(available())
 
 
 def _decode_batches(file: RecordFile) -> Callable[[], tuple[int, int]]:
@@ -89,6 +103,7 @@ def _kind(reader: str) -> str:
 def run(settings: Settings) -> Results:
     results = Results("core", settings)
     results.versions.update(own_versions())
+    results.versions["tfrecord_s3 frame kernel"] = "compiled C" if _native_kernel() else "pure Python"
     examples = example_file(20 if settings.quick else 200)
     raw = raw_file(100 if settings.quick else 1000)
     big = example_file(100 if settings.quick else 1000, seed=7, name="big")
@@ -103,11 +118,13 @@ def run(settings: Settings) -> Results:
         ("raw read() 1 MiB chunks", lambda: _raw_read(examples)),
         ("ours tf_record_iterator (CRC)", lambda: _iterate(examples)),
         ("ours tf_record_iterator (no CRC)", lambda: _iterate(examples, verify_crc=False)),
+        ("ours tf_record_iterator (CRC, pure Python)", lambda: _iterate(examples, pure_python=True)),
         (f"ours parse_example_batch {BATCH}", lambda: _decode_batches(examples)),
     ]
     one_mib: list[tuple[str, Maker]] = [
         ("raw read() 1 MiB chunks", lambda: _raw_read(raw)),
         ("ours tf_record_iterator (CRC)", lambda: _iterate(raw)),
+        ("ours tf_record_iterator (CRC, pure Python)", lambda: _iterate(raw, pure_python=True)),
     ]
     plans = _plans(results, "1 KB Examples", one_kb) + _plans(results, "1 MiB records", one_mib)
 
