@@ -5,6 +5,7 @@ inputs exist before, and independently of, the library's decoder. Files are cach
 
 from __future__ import annotations
 
+import gzip
 import os
 import random
 import struct
@@ -167,3 +168,20 @@ def example_shards(total_mb: int, shards: int, *, seed: int = 3) -> list[RecordF
     """``shards`` files of ~1 KB Examples adding up to ``total_mb`` MB."""
     each = max(1, total_mb // shards)
     return [example_file(each, seed=seed + i, name=f"shard{i:02d}of{shards:02d}") for i in range(shards)]
+
+
+def gzip_file(source: RecordFile, level: int = 6) -> RecordFile:
+    """``source`` GZIP-compressed (as TFRecordWriter with GZIP writes it: one gzip stream).
+    ``bytes`` stays the uncompressed size, so MB/s compares with the plain file."""
+    path = source.path.with_name(source.path.stem + f"-l{level}.tfrecord.gz")
+    if not path.exists():
+        print(f"  generating {path.name} ...", flush=True)
+        tmp = path.with_suffix(".tmp")
+        with source.path.open("rb") as plain, tmp.open("wb") as raw_out:
+            with gzip.GzipFile(fileobj=raw_out, mode="wb", compresslevel=level, mtime=0) as out:
+                while chunk := plain.read(8 << 20):
+                    out.write(chunk)
+            raw_out.flush()
+            os.fsync(raw_out.fileno())
+        tmp.rename(path)
+    return RecordFile(path, source.records, source.bytes, "gzip")

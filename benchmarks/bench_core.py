@@ -21,7 +21,7 @@ from ._common import (
     own_versions,
     parse_settings,
 )
-from ._data import FEATURE_SPEC, RecordFile, example_file, raw_file
+from ._data import FEATURE_SPEC, RecordFile, example_file, gzip_file, raw_file
 from ._ours import Missing, feature_spec, piece
 from ._servers import environment
 from .peers._common import Measurement, Plan, measure_interleaved
@@ -41,7 +41,9 @@ def _raw_read(file: RecordFile) -> Callable[[], tuple[int, int]]:
     return run
 
 
-def _iterate(file: RecordFile, *, verify_crc: bool = True, pure_python: bool = False) -> Callable[[], tuple[int, int]]:
+def _iterate(
+    file: RecordFile, *, verify_crc: bool = True, pure_python: bool = False, compression: str | None = None
+) -> Callable[[], tuple[int, int]]:
     """Our iterator over ``file``; ``pure_python`` forces the Python frame loop even where the
     compiled kernel is built (the library reads TFRECORD_S3_PURE_PYTHON when iteration starts)."""
     (tf_record_iterator,) = piece("tfrecord_s3", "tf_record_iterator")
@@ -51,7 +53,7 @@ def _iterate(file: RecordFile, *, verify_crc: bool = True, pure_python: bool = F
     def run() -> tuple[int, int]:
         records = 0
         with environment({"TFRECORD_S3_PURE_PYTHON": "1"} if pure_python else {}):
-            for _ in tf_record_iterator(str(file.path), verify_crc=verify_crc):
+            for _ in tf_record_iterator(str(file.path), compression, verify_crc=verify_crc):
                 records += 1
         return records, file.bytes
 
@@ -112,7 +114,7 @@ def run(settings: Settings) -> Results:
         f"{raw.records} x 1 MiB ({raw.bytes / 1e6:.0f} MB), {big.records} Examples ({big.bytes / 1e6:.0f} MB)",
         flush=True,
     )
-    for reader in (_raw_read(examples), _raw_read(raw), _raw_read(big)):
+    for reader in (_raw_read(examples), _raw_read(raw), _raw_read(big), _raw_read(gzip_file(examples))):
         reader()  # warm the page cache: every reader below sees the same cached files
     one_kb: list[tuple[str, Maker]] = [
         ("raw read() 1 MiB chunks", lambda: _raw_read(examples)),
@@ -126,7 +128,15 @@ def run(settings: Settings) -> Results:
         ("ours tf_record_iterator (CRC)", lambda: _iterate(raw)),
         ("ours tf_record_iterator (CRC, pure Python)", lambda: _iterate(raw, pure_python=True)),
     ]
-    plans = _plans(results, "1 KB Examples", one_kb) + _plans(results, "1 MiB records", one_mib)
+    gzipped = gzip_file(examples)
+    one_kb_gzip: list[tuple[str, Maker]] = [
+        ("ours tf_record_iterator (CRC)", lambda: _iterate(gzipped, compression="GZIP")),
+    ]
+    plans = (
+        _plans(results, "1 KB Examples", one_kb)
+        + _plans(results, "1 MiB records", one_mib)
+        + _plans(results, "1 KB Examples, GZIP", one_kb_gzip)
+    )
 
     def ours(repeats: int) -> list[tuple[str, Measurement]]:
         return [(_kind(m.reader), m) for m in measure_interleaved(plans, repeats)]
@@ -135,11 +145,13 @@ def run(settings: Settings) -> Results:
     tf_args = {
         "examples": file_arg,
         "raw": {"path": str(raw.path), "bytes": raw.bytes},
+        "gzip": {"path": str(gzipped.path), "bytes": gzipped.bytes},
         "spec": FEATURE_SPEC,
         "batch": BATCH,
     }
     pypi_args = {
         "local": file_arg,
+        "gzip": {"path": str(gzipped.path), "bytes": gzipped.bytes},
         "s3": None,
         "spec": FEATURE_SPEC,
         "decode_records": 5_000 if settings.quick else 20_000,

@@ -4,8 +4,8 @@ and its decoding loader (per-record protobuf -> numpy). Run in the peers venv.
 Its iterator takes only a local path (it calls ``io.open`` and ``os.path.getsize``), so for S3
 we hand it s3fs's file object through a small shim: what a user would have to do too.
 
-Arguments: {"local": {"path", "bytes"} | null, "s3": {"url", "bytes", "endpoint"} | null,
-            "spec", "decode_records": int, "repeats"}
+Arguments: {"local": {"path", "bytes", "records"} | null, "gzip": {"path", "bytes"} | null,
+            "s3": {"url", "bytes", "endpoint", "server_pid"} | null, "spec", "decode_records": int, "repeats"}
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ def main() -> None:
     results: list[Measurement] = []
     notes: list[str] = []
 
-    def iterate(path: str, size: int) -> tuple[int, int]:
+    def iterate(path: str, size: int, compression: str | None = None) -> tuple[int, int]:
         records = 0
-        for _ in reader.tfrecord_iterator(path):
+        for _ in reader.tfrecord_iterator(path, compression_type=compression):
             records += 1
         return records, size
 
@@ -57,6 +57,17 @@ def main() -> None:
 
         results.append(measure("PyPI tfrecord decoding loader", "1 KB Examples", decode, repeats))
         notes.append(f"PyPI tfrecord decoding loader timed on the first {limit} records only (it is slow)")
+    gz = args.get("gzip")
+    if gz:
+        gz_path, gz_size = str(gz["path"]), int(gz["bytes"])
+        results.append(
+            measure(
+                "PyPI tfrecord iterator (no CRC)",
+                "1 KB Examples, GZIP",
+                lambda: iterate(gz_path, gz_size, "gzip"),
+                repeats,
+            )
+        )
     s3 = args.get("s3")
     if s3:
         import s3fs

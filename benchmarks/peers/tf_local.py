@@ -1,7 +1,8 @@
 """TensorFlow on local files: tf_record_iterator, TFRecordDataset(...).batch(256), and
 tf.io.parse_example on batches of 256. Run in the TensorFlow venv.
 
-Arguments: {"examples": {"path", "bytes"}, "raw": {"path", "bytes"} | null, "spec", "batch", "repeats"}
+Arguments: {"examples": {"path", "bytes"}, "raw": {"path", "bytes"} | null,
+            "gzip": {"path", "bytes"} | null, "spec", "batch", "repeats"}
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ def main() -> None:
     spec = feature_spec(tf, args["spec"])
     results: list[Measurement] = []
 
-    def iterate(path: str, size: int) -> tuple[int, int]:
+    def iterate(path: str, size: int, compression: str | None = None) -> tuple[int, int]:
         records = 0
-        for _ in tf.compat.v1.io.tf_record_iterator(path):
+        options = tf.io.TFRecordOptions(compression_type=compression) if compression else None
+        for _ in tf.compat.v1.io.tf_record_iterator(path, options=options):
             records += 1
         return records, size
 
@@ -46,6 +48,22 @@ def main() -> None:
         results.append(
             measure("TF tf_record_iterator", "1 MiB records", lambda: iterate(raw["path"], raw["bytes"]), repeats)
         )
+    gz = args.get("gzip")
+    if gz:
+        results.append(
+            measure(
+                "TF tf_record_iterator",
+                "1 KB Examples, GZIP",
+                lambda: iterate(gz["path"], gz["bytes"], "GZIP"),
+                repeats,
+            )
+        )
+
+        def gzip_batches() -> tuple[int, int]:
+            dataset = tf.data.TFRecordDataset(gz["path"], compression_type="GZIP").batch(batch)
+            return count_batches(dataset), gz["bytes"]
+
+        results.append(measure(f"TF TFRecordDataset.batch({batch})", "1 KB Examples, GZIP", gzip_batches, repeats))
     emit(results, versions(tf), [])
     finish()
 
