@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import random
+import socket
 import threading
 import time
 import tracemalloc
@@ -181,15 +182,19 @@ def url(s3_env: S3Env) -> str:
 def test_the_socket_path_is_taken_on_a_real_server(s3_env: S3Env) -> None:
     s3_env.put(KEY, DATA)
     body = get_client(config(), "data").get_object(Bucket=s3_env.bucket, Key=KEY, Range="bytes=0-99999")["Body"]
-    readinto = s3_reader._socket_readinto(body)
-    assert readinto is not None
+    receiver = s3_reader._SocketReceiver.attach(body)
+    assert receiver is not None
     out = memoryview(bytearray(100_000))
     got = 0
     while got < len(out):
-        n = readinto(out[got:])
-        assert n > 0
+        n = receiver.readinto(out[got : got + 5000])
+        assert 0 < n <= 5000
         got += n
     assert out.tobytes() == DATA[:100_000]
+    sock = body._raw_stream._fp.fp.raw._sock
+    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT) > 1  # waited for big pieces
+    receiver.finish()
+    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT) == 1  # ready for the next reply
     body.close()
 
 
@@ -230,11 +235,22 @@ def test_a_stall_past_the_header_buffer_resumes_at_the_exact_byte(
     assert f"bytes={BLOCK + 20_000}-{2 * BLOCK - 1}" in [r.range_header for r in s3_proxy.requests(method="GET")]
 
 
+def test_a_slow_trickle_is_not_a_stall(url: str, s3_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    # ~100 KB/s: fewer bytes than the low-water mark arrive within the read timeout, but
+    # bytes do arrive, so nothing is retried.
+    monkeypatch.setenv("S3_REQUEST_TIMEOUT_MSEC", "300")
+    s3_proxy.add_rule(Fault.drip(2000, 0.02, after=1000), method="GET", key=KEY, window=(BLOCK, BLOCK + 1))
+    with s3_files.open_s3_stream(url, config=config()) as stream:
+        assert stream.readall() == DATA
+        assert stream.retries == 0
+    assert s3_proxy.bytes_sent(key=KEY) == len(DATA)
+
+
 def test_the_copying_fallback_resumes_exactly_too(
     url: str, s3_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Another HTTP stack (urllib3 1.x, a chunked body): bytes are copied from read1 chunks.
-    monkeypatch.setattr(s3_reader, "_socket_readinto", lambda body: None)
+    monkeypatch.setattr(s3_reader._SocketReceiver, "attach", classmethod(lambda cls, body: None))
     s3_proxy.add_rule(Fault.close_after(777), method="GET", key=KEY, window=(2 * BLOCK, 2 * BLOCK + 1))
     with s3_files.open_s3_stream(url, config=config(read_ahead=2)) as stream:
         assert stream.readall() == DATA
