@@ -186,7 +186,7 @@ def write_chart(results: dict[str, dict[str, Any]]) -> Path | None:
             axis.set_xlim(0, max(values) * 1.15)
             axis.set_xlabel("MB/s", fontsize=8)
     figure.suptitle("Throughput per reader (blue = tfrecord-s3, orange = peers, grey = ceilings)", fontsize=10)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1, 0.985))
     figure.savefig(CHART_PNG, dpi=110)
     plt.close(figure)
     return CHART_PNG

@@ -7,6 +7,7 @@ Arguments: {"examples": {"path", "bytes"}, "raw": {"path", "bytes"} | null,
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from benchmarks.peers._common import Measurement, emit, finish, measure, read_args
@@ -47,6 +48,24 @@ def main() -> None:
     if raw:
         results.append(
             measure("TF tf_record_iterator", "1 MiB records", lambda: iterate(raw["path"], raw["bytes"]), repeats)
+        )
+    limit = int(args.get("decode_only_records") or 0)
+    if limit:
+        head = list(itertools.islice(tf.compat.v1.io.tf_record_iterator(examples["path"]), limit))
+        tensors = [tf.constant(head[i : i + batch]) for i in range(0, len(head), batch)]
+        head_bytes = sum(len(r) + 16 for r in head)
+        parse = tf.function(lambda x: tf.io.parse_example(x, spec))
+        parse(tensors[0])  # trace once, outside the timing
+
+        def decode_only() -> tuple[int, int]:
+            records = 0
+            for tensor in tensors:
+                parsed = parse(tensor)
+                records += int(parsed["label"].shape[0])
+            return records, head_bytes
+
+        results.append(
+            measure(f"TF parse_example batch {batch} (tf.function)", "1 KB Examples in memory", decode_only, repeats)
         )
     gz = args.get("gzip")
     if gz:
