@@ -97,7 +97,9 @@ def _targets_table(results: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
-def write_markdown(results: dict[str, dict[str, Any]]) -> Path:
+def write_markdown(
+    results: dict[str, dict[str, Any]], path: Path = RESULTS_MD, chart_name: str = CHART_PNG.name
+) -> Path:
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     modes = sorted({f"{r['mode']} ({r['repeats']} timed runs per reader)" for r in results.values()})
     info = machine()
@@ -120,7 +122,7 @@ def write_markdown(results: dict[str, dict[str, Any]]) -> Path:
         "",
         *_targets_table(results),
         "",
-        "![throughput per reader](throughput.png)",
+        f"![throughput per reader]({chart_name})",
         "",
     ]
     versions: dict[str, str] = {}
@@ -149,11 +151,11 @@ def write_markdown(results: dict[str, dict[str, Any]]) -> Path:
     lines += [f"| {k} | {v} |" for k, v in sorted(versions.items())]
     lines += ["", "## Notes", ""]
     lines += [f"- {n}" for n in notes] or ["- none"]
-    RESULTS_MD.write_text("\n".join(lines) + "\n")
-    return RESULTS_MD
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
-def write_chart(results: dict[str, dict[str, Any]]) -> Path | None:
+def write_chart(results: dict[str, dict[str, Any]], path: Path = CHART_PNG) -> Path | None:
     try:
         import matplotlib
 
@@ -187,15 +189,19 @@ def write_chart(results: dict[str, dict[str, Any]]) -> Path | None:
             axis.set_xlabel("MB/s", fontsize=8)
     figure.suptitle("Throughput per reader (blue = tfrecord-s3, orange = peers, grey = ceilings)", fontsize=10)
     figure.tight_layout(rect=(0, 0, 1, 0.985))
-    figure.savefig(CHART_PNG, dpi=110)
+    figure.savefig(path, dpi=110)
     plt.close(figure)
-    return CHART_PNG
+    return path
 
 
 def main() -> None:
     results = load()
-    print(f"wrote {write_markdown(results).relative_to(REPO)}")
-    chart = write_chart(results)
+    markdown, png = RESULTS_MD, CHART_PNG
+    if any(r.get("mode") == "quick" for r in results.values()):
+        # Quick runs check that everything works; they never replace the committed full results.
+        markdown, png = OUT_DIR / "RESULTS-quick.md", OUT_DIR / "throughput-quick.png"
+    print(f"wrote {write_markdown(results, markdown, png.name).relative_to(REPO)}")
+    chart = write_chart(results, png)
     print(f"wrote {chart.relative_to(REPO)}" if chart else "no chart (matplotlib missing or no results)")
 
 
