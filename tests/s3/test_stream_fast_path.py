@@ -236,10 +236,10 @@ def test_a_stall_past_the_header_buffer_resumes_at_the_exact_byte(
 
 
 def test_a_slow_trickle_is_not_a_stall(url: str, s3_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch) -> None:
-    # ~100 KB/s: fewer bytes than the low-water mark arrive within the read timeout, but
-    # bytes do arrive, so nothing is retried.
-    monkeypatch.setenv("S3_REQUEST_TIMEOUT_MSEC", "300")
-    s3_proxy.add_rule(Fault.drip(2000, 0.02, after=1000), method="GET", key=KEY, window=(BLOCK, BLOCK + 1))
+    # ~50 KB/s: fewer bytes than the low-water mark arrive within the read timeout (the
+    # block takes ~1.3 s), but bytes do arrive, so nothing is retried.
+    monkeypatch.setenv("S3_REQUEST_TIMEOUT_MSEC", "1000")
+    s3_proxy.add_rule(Fault.drip(1000, 0.02, after=1000), method="GET", key=KEY, window=(BLOCK, BLOCK + 1))
     with s3_files.open_s3_stream(url, config=config()) as stream:
         assert stream.readall() == DATA
         assert stream.retries == 0
