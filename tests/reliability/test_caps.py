@@ -123,7 +123,7 @@ def test_bomb_stops_at_the_cap_with_flat_memory(tmp_path: Path, kind: str) -> No
     assert "ratio cap" in str(error)
     assert str(path) in str(error)
     assert 60 <= got <= 64  # stopped as soon as 64 MiB were inflated, not at the end
-    assert peak < 24 * MiB  # a few records and buffers, not the 96 MiB
+    assert peak < 40 * MiB  # a few records and buffers, never the 96 MiB
 
 
 @pytest.mark.parametrize("kind", ["GZIP", "ZLIB"])

@@ -5,11 +5,15 @@ marked ``slow``: run it with ``pytest -m slow tests/reliability/test_storm.py``.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.reliability.harness import Outcome
 from tests.reliability.scenarios_storm import storm
 from tests.reliability.world import World
+
+FAST_SEED = int(os.environ.get("TFR_STORM_SEED", "1"))
 
 
 def check(result: Outcome) -> None:
@@ -20,14 +24,14 @@ def check(result: Outcome) -> None:
 
 @pytest.mark.parametrize("compression", ["", "GZIP"])
 def test_storm_interleaved_dataset(world: World, compression: str) -> None:
-    result = storm(world, compression, "dataset", files=8, records=40)
+    result = storm(world, compression, "dataset", files=8, records=40, seed=FAST_SEED)
     check(result)
     assert result.injected >= 2
 
 
 def test_storm_through_dataloader_workers(world: World) -> None:
     pytest.importorskip("torch")
-    result = storm(world, "", "torch", files=8, records=40)
+    result = storm(world, "", "torch", files=8, records=40, seed=FAST_SEED)
     check(result)
     assert result.injected >= 2
 
