@@ -31,12 +31,7 @@ def test_c3_empty_and_sub_block_objects(world: World, compression: str, variant:
     check(obj.c3(world, compression, variant))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ExpiredToken is classified FATAL (s3_errors._DENIED): the stream raises AccessDeniedError "
-    "instead of refreshing the credentials and re-sending the GET (see the reliability report)",
-)
-@pytest.mark.parametrize("compression", [""])
+@pytest.mark.parametrize("compression", ["", "GZIP"])
 def test_a1_expired_token_refreshes_and_resumes(world: World, compression: str) -> None:
     check(obj.a1(world, compression))
 

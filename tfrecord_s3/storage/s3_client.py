@@ -24,7 +24,7 @@ from botocore.config import Config as BotoConfig
 
 from ..config import S3Config
 
-__all__ = ["ClientHook", "Role", "add_client_hook", "clear_client_cache", "get_client"]
+__all__ = ["ClientHook", "Role", "add_client_hook", "clear_client_cache", "get_client", "refresh_credentials"]
 
 Role = Literal["control", "data"]
 #: Called with every new client (e.g. to register botocore event handlers that count requests).
@@ -63,6 +63,14 @@ def clear_client_cache() -> None:
         _forget_all()
     for client in clients:
         client.close()
+
+
+def refresh_credentials() -> None:
+    """Drop the cached clients and session, so the next request walks boto3's credential
+    chain again (a new STS token, a re-assumed role, a re-read profile). Clients in use keep
+    working. Called when S3 says the token expired (at most once per block, see stream.py)."""
+    with _lock:
+        _forget_all()
 
 
 def _forget_all() -> None:

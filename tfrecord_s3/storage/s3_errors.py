@@ -33,6 +33,7 @@ class Fault(enum.Enum):
     FATAL = "fatal"  # translate and raise at once
     TRANSIENT = "transient"  # retry with backoff from the next unconsumed byte
     THROTTLE = "throttle"  # 503 SlowDown & co: retry with the longer throttle backoff
+    REFRESH = "refresh"  # the session token expired: fetch fresh credentials, retry once
 
 
 class ShortBodyError(Exception):
@@ -57,6 +58,9 @@ _DENIED = frozenset(
         "InvalidSecurity",
     }
 )
+# Credentials that expired under a running stream (STS session tokens, role credentials):
+# worth one retry with freshly fetched credentials before they count as access denied.
+_EXPIRED = frozenset({"ExpiredToken", "TokenRefreshRequired", "ExpiredTokenException"})
 _CHANGED = frozenset({"PreconditionFailed", "412"})
 _THROTTLE = frozenset(
     {"SlowDown", "ServiceUnavailable", "503", "Throttling", "ThrottlingException", "RequestLimitExceeded", "429"}
@@ -103,6 +107,8 @@ def classify(exc: BaseException) -> Fault:
         code, status = error_code(exc), http_status(exc)
         if code in _THROTTLE or status in (429, 503):
             return Fault.THROTTLE
+        if code in _EXPIRED:
+            return Fault.REFRESH
         if code in _NOT_FOUND | _DENIED | _CHANGED:
             return Fault.FATAL
         if code in _TRANSIENT or status >= 500:

@@ -21,7 +21,7 @@ import urllib3.exceptions as u3e
 
 from ..config import S3Config
 from ..errors import ObjectChangedError, ResponseError
-from .s3_client import get_client
+from .s3_client import get_client, refresh_credentials
 from .s3_errors import ShortBodyError, translate
 from .s3_path import S3Path
 
@@ -203,6 +203,10 @@ class S3RangeReader:
         else:
             problem = f"HTTP {status} for a ranged GET"
         raise ResponseError(f"read {self.path} at byte {start}: {problem}", path=self.path, operation="read")
+
+    def refresh_credentials(self) -> None:
+        """Make the next request look its credentials up again (after ExpiredToken)."""
+        refresh_credentials()
 
     def abort(self) -> None:
         """Break the connections of GETs in progress (so a stalled read ends now)."""

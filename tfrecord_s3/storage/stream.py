@@ -307,6 +307,7 @@ class BlockStream(io.RawIOBase):
         out = self._buffer(want)
         progress = _Progress()
         attempt = 0
+        refreshed = False
         while True:
             if self._cancel.is_set():
                 raise _Closed
@@ -326,6 +327,21 @@ class BlockStream(io.RawIOBase):
                 if progress.received == want and not isinstance(exc, StorageError):
                     return out  # every byte arrived; the fault came after the last one
                 fault = self._classify(exc)
+                if fault is Fault.REFRESH:
+                    # Once per block: a token that is still expired after a refresh is denied.
+                    refresh = getattr(self._reader, "refresh_credentials", None)
+                    if refreshed or refresh is None:
+                        fault = Fault.FATAL
+                    else:
+                        refreshed = True
+                        _log.warning(
+                            "tfrecord_s3: %s at byte %d: %s; fetching fresh credentials and retrying",
+                            self._path,
+                            start + progress.received,
+                            _describe(exc),
+                        )
+                        refresh()
+                        continue
                 if fault is Fault.FATAL:
                     if isinstance(exc, StorageError):
                         raise
