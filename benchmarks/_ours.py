@@ -4,12 +4,14 @@ whose piece is missing is skipped with a printed note instead of failing the who
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 from ._common import REPO
 
-if str(REPO) not in __import__("sys").path:
-    __import__("sys").path.insert(0, str(REPO))
+# `python -m benchmarks` from the repo root finds the package anyway; this covers other cwds.
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 
 
 class Missing(Exception):
