@@ -79,6 +79,24 @@ def _decode_in_memory(file: RecordFile, limit: int) -> Callable[[], tuple[int, i
     return run
 
 
+def _dataset(file: RecordFile, batch: int | None) -> Callable[[], tuple[int, int]]:
+    """Our TFRecordDataset over one local file, one record at a time or in batches."""
+    (dataset_class,) = piece("tfrecord_s3.dataset", "TFRecordDataset")
+
+    def run() -> tuple[int, int]:
+        dataset = dataset_class(str(file.path))
+        records = 0
+        if batch is None:
+            for _ in dataset:
+                records += 1
+        else:
+            for element in dataset.batch(batch):
+                records += len(element)
+        return records, file.bytes
+
+    return run
+
+
 def _native_kernel() -> bool:
     try:
         (available,) = piece("tfrecord_s3.records.framing", "native_available")
@@ -142,6 +160,8 @@ def run(settings: Settings) -> Results:
         ("ours tf_record_iterator (no CRC)", lambda: _iterate(examples, verify_crc=False)),
         ("ours tf_record_iterator (CRC, pure Python)", lambda: _iterate(examples, pure_python=True)),
         (f"ours parse_example_batch {BATCH}", lambda: _decode_batches(examples)),
+        ("ours TFRecordDataset, one element at a time", lambda: _dataset(examples, None)),
+        (f"ours TFRecordDataset.batch({BATCH})", lambda: _dataset(examples, BATCH)),
     ]
     in_memory: list[tuple[str, Maker]] = [
         (f"ours parse_example_batch {BATCH}", lambda: _decode_in_memory(examples, decode_only)),
@@ -173,6 +193,7 @@ def run(settings: Settings) -> Results:
         "spec": FEATURE_SPEC,
         "batch": BATCH,
         "decode_only_records": decode_only,
+        "single_elements": 2_000 if settings.quick else 10_000,
     }
     pypi_args = {
         "local": file_arg,

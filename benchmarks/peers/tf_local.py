@@ -43,6 +43,15 @@ def main() -> None:
         measure("TF tf_record_iterator", "1 KB Examples", lambda: iterate(examples["path"], examples["bytes"]), repeats)
     )
     results.append(measure(f"TF TFRecordDataset.batch({batch})", "1 KB Examples", dataset_batch, repeats))
+    single = int(args.get("single_elements") or 0)
+    if single:
+        per_record = examples["bytes"] / examples["records"]
+
+        def one_at_a_time() -> tuple[int, int]:
+            records = sum(1 for _ in tf.data.TFRecordDataset(examples["path"]).take(single))
+            return records, round(records * per_record)
+
+        results.append(measure("TF TFRecordDataset, one element at a time", "1 KB Examples", one_at_a_time, repeats))
     results.append(measure(f"TF parse_example batch {batch}", "1 KB Examples", parse_batch, repeats))
     raw = args.get("raw")
     if raw:
