@@ -106,7 +106,10 @@ def _check(got: int, want: int, who: str) -> None:
 
 
 def _counters(stream: Any) -> dict[str, Any]:
-    counters = getattr(stream, "counters", None)
+    """The stream's request counters (on the BlockStream under the buffered reader, if any)."""
+    counters = getattr(stream, "counters", None) or getattr(getattr(stream, "raw", None), "counters", None)
+    if callable(counters):
+        counters = counters()
     if counters is None:
         return {}
     if dataclasses.is_dataclass(counters) and not isinstance(counters, type):
