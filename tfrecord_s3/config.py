@@ -57,7 +57,7 @@ class S3Config:
     #: Seconds without a byte before a read counts as stalled.
     read_timeout: float = 60.0
     #: Bytes per ranged GET.
-    block_size: int = 8 * MiB
+    block_size: int = 16 * MiB
     #: Blocks fetched ahead of the reader, on that many threads per open stream (0: none).
     read_ahead: int = 2
     #: Tries per block (the first one included) before RetriesExhaustedError.

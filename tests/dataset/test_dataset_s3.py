@@ -117,3 +117,17 @@ def test_a_missing_object_is_object_not_found(s3_env: S3Env, shards: tuple[list[
     missing = s3_env.url("data/nope.tfrecord")
     with pytest.raises(tfr.ObjectNotFoundError, match=r"nope\.tfrecord"):
         list(TFRecordDataset([paths[0], missing]))
+
+
+def test_s3_blocks_shrink_to_fit_the_byte_budget(s3_env: S3Env) -> None:
+    # 2 files of ~3 MiB read 2 at a time within 8 MiB: each file's share (4 MiB) holds
+    # (read_ahead + 2) blocks only if they are 1 MiB, so each object costs 3 GETs, not 1.
+    blob = b"".join(encode_frame(bytes([i % 256]) * 1000) for i in range(3 * 1024))
+    assert 2 << 20 < len(blob) <= 3 << 20
+    urls = [s3_env.put(f"big/{i}.tfrecord", blob) for i in range(2)]
+    tight = TFRecordDataset(urls, num_parallel_reads=2, max_bytes_in_flight=8 << 20)
+    assert sum(1 for _ in tight) == 2 * 3 * 1024
+    assert tight.stats.requests == 2 * 3
+    roomy = TFRecordDataset(urls, num_parallel_reads=2)
+    assert sum(1 for _ in roomy) == 2 * 3 * 1024
+    assert roomy.stats.requests == 2  # one 16 MiB block covers each object

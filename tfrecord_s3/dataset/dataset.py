@@ -8,12 +8,14 @@ continue right after it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..records.compression import DEFAULT_MAX_RATIO, resolve_compression
 from ..records.framing import DEFAULT_MAX_RECORD_BYTES
+from ..storage import filesystem
 from .files import resolve_filenames
 from .interleave import InterleaveIterator
 from .prefetch import ReadOptions
@@ -33,7 +35,11 @@ from .stats import DatasetStats
 if TYPE_CHECKING:
     from ..config import S3Config
 
-DEFAULT_MAX_BYTES_IN_FLIGHT = 64 * 1024 * 1024
+DEFAULT_MAX_BYTES_IN_FLIGHT = 256 * 1024 * 1024
+# An S3 file's share of the budget: most of it for the stream's blocks (ranged GETs in
+# flight and read ahead), the rest for records parsed and waiting for the consumer.
+_STREAM_SHARE = 3 / 4
+_MIN_S3_BLOCK = 1024 * 1024
 _ON_CORRUPT = ("raise", "skip_record", "skip_file")
 _STATE_VERSION = 1
 
@@ -212,8 +218,11 @@ class TFRecordDataset(Dataset):
     dataset is first iterated). ``num_parallel_reads=None`` reads the files one after another;
     ``N`` interleaves N files at once (``block_length`` records from each in turn;
     ``deterministic=False`` lets a slow file not hold the others). Every open file is read
-    ahead in a background thread; ``max_bytes_in_flight`` caps the read-ahead of all files
-    together (``buffer_size``, as in TensorFlow, sets it per file when given).
+    ahead in a background thread; ``max_bytes_in_flight`` (default 256 MiB) caps the
+    read-ahead of all files together, S3 blocks in flight included: each open file gets an
+    equal share, and S3 blocks are made smaller (down to 1 MiB) when the share is too small
+    for ``(read_ahead + 2)`` blocks of the configured size. ``buffer_size``, as in
+    TensorFlow, sets the share per file when given.
 
     ``on_corrupt``: "raise" (default) | "skip_record" (drop a record whose data CRC fails;
     damage that loses the frame boundary still raises) | "skip_file" (drop the rest of a file
@@ -285,13 +294,32 @@ class TFRecordDataset(Dataset):
             check_kind(state, "source")
         stats = DatasetStats()
         self._box.stats = stats
+        files = self.files
+        cycle = self.num_parallel_reads or 1
+        options, queued = self.options, self.max_bytes_in_flight
+        if any(filesystem.is_s3(path) for path in files):
+            options, queued = _budget_s3_streams(options, self.max_bytes_in_flight // cycle)
+            queued *= cycle
         return _SourceStage(
-            self.files,
-            self.options,
-            cycle_length=self.num_parallel_reads or 1,
+            files,
+            options,
+            cycle_length=cycle,
             block_length=self.block_length,
             deterministic=self.deterministic,
-            max_bytes_in_flight=self.max_bytes_in_flight,
+            max_bytes_in_flight=queued,
             stats=stats,
             state=state,
         )
+
+
+def _budget_s3_streams(options: ReadOptions, share: int) -> tuple[ReadOptions, int]:
+    """Fit one S3 file's stream blocks into its ``share`` of the byte budget: (the options
+    with the block size to use, the bytes left for its queue of parsed records)."""
+    from ..config import S3Config
+
+    config = options.config if options.config is not None else S3Config.from_env()
+    for_stream = int(share * _STREAM_SHARE)
+    block = min(config.block_size, max(_MIN_S3_BLOCK, for_stream // (config.read_ahead + 2)))
+    if block != config.block_size:
+        config = config.replace(block_size=block)
+    return dataclasses.replace(options, config=config), max(share - for_stream, 1)

@@ -33,7 +33,7 @@ from .s3_errors import Fault, ShortBodyError, classify, translate
 
 __all__ = ["DEFAULT_BLOCK_SIZE", "BlockStream", "IntoRangeReader", "StreamCounters", "StreamingRangeReader"]
 
-DEFAULT_BLOCK_SIZE = 8 * 1024 * 1024
+DEFAULT_BLOCK_SIZE = 16 * 1024 * 1024
 _log = logging.getLogger(__name__)
 
 
