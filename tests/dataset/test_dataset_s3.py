@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import threading
-import time
 from collections import Counter
 
 import pytest
@@ -12,28 +10,9 @@ import pytest
 import tfrecord_s3 as tfr
 from tests import golden
 from tests.conftest import S3Env
+from tests.s3.resources import open_socket_count, settles
 from tfrecord_s3.dataset import TFRecordDataset
 from tfrecord_s3.records.framing import encode_frame
-
-
-def sockets() -> int:
-    count = 0
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            if os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
-                count += 1
-        except OSError:
-            pass
-    return count
-
-
-def settle(measure: object, baseline: int, timeout: float = 2.0) -> int:
-    deadline = time.monotonic() + timeout
-    value = measure()  # type: ignore[operator]
-    while value > baseline and time.monotonic() < deadline:
-        time.sleep(0.02)
-        value = measure()  # type: ignore[operator]
-    return value  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -91,12 +70,12 @@ def test_breaking_after_10_records_leaves_no_thread_or_socket(
 ) -> None:
     paths, _ = shards
     list(TFRecordDataset(paths[:1]))  # warm the client pool so its sockets are the baseline
-    threads, socks = set(threading.enumerate()), sockets()
+    threads, socks = set(threading.enumerate()), open_socket_count()
     for i, _ in enumerate(TFRecordDataset(paths, num_parallel_reads=parallel)):
         if i == 9:
             break
-    assert settle(lambda: len(set(threading.enumerate()) - threads), 0) == 0
-    assert settle(sockets, socks) <= socks
+    assert settles(lambda: len(set(threading.enumerate()) - threads), 0, timeout=2.0) == 0
+    assert settles(open_socket_count, socks, timeout=2.0) <= socks
 
 
 def test_a_damaged_object_names_its_url_and_offset(s3_env: S3Env, shards: tuple[list[str], list[bytes]]) -> None:
