@@ -1,7 +1,8 @@
-"""Builds the optional C kernel of the frame parser; all metadata lives in pyproject.toml.
+"""Builds the optional C kernels (frame parser, Example decoding); all metadata lives in
+pyproject.toml.
 
-The extension is optional: when it does not compile (no compiler, no Python headers), the
-install still succeeds and tfrecord_s3 uses its pure-Python frame loop.
+Both extensions are optional: when one does not compile (no compiler, no Python headers), the
+install still succeeds and tfrecord_s3 uses its pure-Python loop instead.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ setup(
             sources=["tfrecord_s3/records/_native.c"],
             extra_compile_args=_FLAGS,
             optional=True,
-        )
+        ),
+        Extension(
+            "tfrecord_s3.decode._native",
+            sources=["tfrecord_s3/decode/_native.c"],
+            extra_compile_args=_FLAGS,
+            optional=True,
+        ),
     ]
 )

@@ -20,7 +20,7 @@ from ..proto.example_pb2 import Example
 from ..proto.feature_pb2 import Feature
 from ._assemble import Location, assemble, column_keys
 from ._columns import Column, decode_column
-from ._gather import Buffer, UnparsableRecord, gather_features, parse_proto
+from ._gather import Buffer, ColumnSource, UnparsableRecord, gather_columns, gather_features, parse_proto
 from .ragged import RaggedValues
 from .specs import KIND_OF_DTYPE, FeatureSpec, VarLenFeature
 
@@ -65,10 +65,16 @@ def parse_example_batch(
     wanted = column_keys(features)
     keys = list(dict.fromkeys(key for key, _ in wanted))
     try:
-        blobs = gather_features(records, keys)
+        # The compiled kernel when built (None: not built, or the batch needs the pure path).
+        column = gather_columns(records, keys) or _pure_columns(records, keys)
     except UnparsableRecord as exc:
         raise where.error(exc.index, None, f"Could not parse example input: {exc.reason}") from exc
-    blobs_of = dict(zip(keys, blobs, strict=True))
+    return assemble(features, column, len(records), where)
+
+
+def _pure_columns(records: Sequence[Buffer], keys: list[str]) -> ColumnSource:
+    """Columns through protobuf: re-serialized Features, decoded per column with numpy."""
+    blobs_of = dict(zip(keys, gather_features(records, keys), strict=True))
     decoded: dict[tuple[str, str], Column] = {}
 
     def column(key: str, dtype: str) -> Column:
@@ -77,7 +83,7 @@ def parse_example_batch(
             found = decoded[(key, dtype)] = decode_column(blobs_of[key], dtype)
         return found
 
-    return assemble(features, column, len(records), where)
+    return column
 
 
 def parse_example(
