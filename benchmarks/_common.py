@@ -10,6 +10,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -144,6 +145,38 @@ class Target:
         return f"{'>=' if self.kind == 'min' else '<'} {self.target:g} {self.unit}"
 
 
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """Machine-wide busy CPU seconds (/proc/stat) and those of this process and its waited-for
+    children (the peer scripts, the S3 server once stopped), at one moment."""
+
+    wall: float
+    machine_busy: float
+    ours: float
+
+    @staticmethod
+    def now() -> CpuSnapshot:
+        times = os.times()
+        try:
+            with open("/proc/stat") as stat:
+                fields = [int(x) for x in stat.readline().split()[1:]]
+            # user nice system idle iowait irq softirq steal: everything but idle and iowait
+            busy = (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            busy = float("nan")
+        ours = times.user + times.system + times.children_user + times.children_system
+        return CpuSnapshot(wall=time.monotonic(), machine_busy=busy, ours=ours)
+
+    def others_share(self, later: CpuSnapshot) -> float | None:
+        """The share of all CPUs that other processes used between the two snapshots. Call it
+        after every child was waited for, or their CPU counts as someone else's."""
+        capacity = (later.wall - self.wall) * (os.cpu_count() or 1)
+        if capacity <= 0 or later.machine_busy != later.machine_busy:  # nan: no /proc/stat
+            return None
+        others = (later.machine_busy - self.machine_busy) - (later.ours - self.ours)
+        return round(min(1.0, max(0.0, others / capacity)), 3)
+
+
 @dataclass
 class Results:
     bench: str
@@ -152,9 +185,10 @@ class Results:
     targets: list[Target] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
-    # 1-minute load average when the benchmark started and ended: on a 2-core machine any
-    # other work (a test suite next door) skews absolute figures, so the report shows it.
-    load: list[float] = field(default_factory=lambda: [round(os.getloadavg()[0], 2)])
+    # On a 2-core machine any other work (a test suite next door) skews absolute figures, so
+    # the report shows how much CPU other processes took while this benchmark ran.
+    started: CpuSnapshot = field(default_factory=lambda: CpuSnapshot.now())
+    others_share: float | None = None
 
     def add(self, kind: str, measurement: Measurement) -> Row:
         row = to_row(self.bench, kind, measurement)
@@ -189,11 +223,11 @@ class Results:
         return None
 
     def write(self) -> Path:
-        self.load.append(round(os.getloadavg()[0], 2))
-        if max(self.load) > 1.5:
+        self.others_share = self.started.others_share(CpuSnapshot.now())
+        if self.others_share is not None and self.others_share > 0.1:
             self.note(
-                f"machine busy: 1-min load average {self.load[0]} at start, {self.load[-1]} at end "
-                "(other processes were running; absolute figures are low, same-run ratios less so)"
+                f"machine busy: other processes used {self.others_share:.0%} of the CPUs during this benchmark "
+                "(absolute figures are low; same-run ratios suffer less)"
             )
         OUT_DIR.mkdir(parents=True, exist_ok=True)
         path = OUT_DIR / f"{self.bench}.json"
@@ -206,7 +240,7 @@ class Results:
             "targets": [asdict(t) for t in self.targets],
             "notes": self.notes,
             "versions": self.versions,
-            "load_average": self.load,
+            "others_cpu_share": self.others_share,
         }
         path.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"  [{self.bench}] wrote {path.relative_to(REPO)}", flush=True)

@@ -85,7 +85,7 @@ def _targets_table(results: dict[str, dict[str, Any]]) -> list[str]:
     for name, _title in BENCHES:
         for target in results.get(name, {}).get("targets", []):
             verdict = {True: "met", False: "**missed**", None: "not measured"}[target["met"]]
-            digits = 0 if target["unit"] == "rec/s" else 1
+            digits = {"rec/s": 0, "GB/s": 2}.get(target["unit"], 1)
             baseline = f"{_num(target['baseline'], digits)} ({target['baseline_name']})" if target["baseline"] else "-"
             ratio = f"{target['ratio']:.2f}x" if target["ratio"] is not None else "-"
             if target["kind"] == "ratio":
@@ -134,8 +134,8 @@ def write_markdown(
             continue
         versions.update(bench.get("versions", {}))
         notes += [f"{name}: {n}" for n in bench.get("notes", [])]
-        load = bench.get("load_average", [])
-        load_text = f" 1-min load average {load[0]} at start, {load[-1]} at end." if load else ""
+        share = bench.get("others_cpu_share")
+        load_text = f" Other processes used {share:.0%} of the CPUs meanwhile." if share is not None else ""
         rounds = bench.get("rounds", 1)
         lines += [
             f"## {title}",
