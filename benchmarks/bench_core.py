@@ -60,8 +60,11 @@ def _iterate(
     return run
 
 
-def _decode_in_memory(file: RecordFile, limit: int) -> Callable[[], tuple[int, int]]:
-    """Decoding alone: the first ``limit`` records read beforehand, then decoded in batches."""
+def _decode_in_memory(file: RecordFile, limit: int, *, pure_python: bool = False) -> Callable[[], tuple[int, int]]:
+    """Decoding alone: the first ``limit`` records read beforehand, then decoded in batches
+    (``pure_python``: with the compiled decoder switched off)."""
+    if pure_python and not _native_decoder():
+        raise Missing("the compiled decoder is not built, so the default run is already pure Python")
     (tf_record_iterator,) = piece("tfrecord_s3", "tf_record_iterator")
     (parse_batch,) = piece("tfrecord_s3.decode", "parse_example_batch")
     features = feature_spec(FEATURE_SPEC)
@@ -71,9 +74,10 @@ def _decode_in_memory(file: RecordFile, limit: int) -> Callable[[], tuple[int, i
 
     def run() -> tuple[int, int]:
         records = 0
-        for batch in batches:
-            parsed: dict[str, Any] = parse_batch(batch, features)
-            records += len(parsed["label"])
+        with environment({"TFRECORD_S3_PURE_PYTHON": "1"} if pure_python else {}):
+            for batch in batches:
+                parsed: dict[str, Any] = parse_batch(batch, features)
+                records += len(parsed["label"])
         return records, head_bytes
 
     return run
@@ -98,8 +102,17 @@ def _dataset(file: RecordFile, batch: int | None) -> Callable[[], tuple[int, int
 
 
 def _native_kernel() -> bool:
+    return _native("tfrecord_s3.records.framing")
+
+
+def _native_decoder() -> bool:
+    return _native("tfrecord_s3.decode._gather")
+
+
+def _native(module: str) -> bool:
+    """Whether ``module``'s compiled kernel is built and enabled (its ``native_available()``)."""
     try:
-        (available,) = piece("tfrecord_s3.records.framing", "native_available")
+        (available,) = piece(module, "native_available")
     except Missing:
         return False
     return bool(available())
@@ -143,6 +156,7 @@ def run(settings: Settings) -> Results:
     results = Results("core", settings)
     results.versions.update(own_versions())
     results.versions["tfrecord_s3 frame kernel"] = "compiled C" if _native_kernel() else "pure Python"
+    results.versions["tfrecord_s3 decoder"] = "compiled C" if _native_decoder() else "pure Python"
     examples = example_file(20 if settings.quick else 200)
     raw = raw_file(100 if settings.quick else 1000)
     big = example_file(100 if settings.quick else 1000, seed=7, name="big")
@@ -165,6 +179,10 @@ def run(settings: Settings) -> Results:
     ]
     in_memory: list[tuple[str, Maker]] = [
         (f"ours parse_example_batch {BATCH}", lambda: _decode_in_memory(examples, decode_only)),
+        (
+            f"ours parse_example_batch {BATCH} (pure Python)",
+            lambda: _decode_in_memory(examples, decode_only, pure_python=True),
+        ),
     ]
     one_mib: list[tuple[str, Maker]] = [
         ("raw read() 1 MiB chunks", lambda: _raw_read(raw)),
