@@ -4,7 +4,9 @@ Values come out exactly as TensorFlow gives them: int64 and float32 bit for bit 
 -0.0, subnormals, int64 extremes), bytes untouched. A Feature with no kind set counts as
 missing, as in ``tf.io.parse_example``.
 
-For throughput use :func:`parse_example_batch`: it does one protobuf parse and three C
+For throughput use :func:`parse_example_batch`: with the optional compiled kernel
+(``_native.c``) it walks each record's wire format once, straight into the batch's columns;
+without it (or with ``TFRECORD_S3_PURE_PYTHON=1``) it does one protobuf parse and three C
 calls per record and feature, then decodes every column for the whole batch with numpy.
 """
 
