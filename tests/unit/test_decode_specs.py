@@ -283,3 +283,23 @@ def test_sequence_example_specs_and_errors() -> None:
     with pytest.raises(ConfigError):
         parse_sequence_example(record, {"n": FixedLenSequenceFeature([], "int64")}, {})
     assert parse_sequence_example(record, {}, {}) == ({}, {})
+
+
+def test_signalling_nan_bits_survive_the_reference_decoder() -> None:
+    # A Feature with an unknown field takes the protobuf-based reference path; a float32
+    # signalling NaN must come out with its bits intact, as TensorFlow gives it.
+    import struct
+
+    import numpy as np
+
+    import tfrecord_s3 as tfr
+
+    snan = struct.pack("<I", 0x7F800001)
+    float_list = b"\x0a\x08" + snan + struct.pack("<f", 1.5)  # packed, two values
+    feature = b"\x12" + bytes([len(float_list)]) + float_list + b"\x78\x01"  # + unknown field 15
+    entry = b"\x0a\x01x" + b"\x12" + bytes([len(feature)]) + feature
+    features = b"\x0a" + bytes([len(entry)]) + entry
+    record = b"\x0a" + bytes([len(features)]) + features
+    result = tfr.parse_example_batch([record], {"x": tfr.VarLenFeature("float32")})
+    values = np.asarray(result["x"].values, dtype=np.float32)
+    assert values.view(np.uint32).tolist() == [0x7F800001, 0x3FC00000]

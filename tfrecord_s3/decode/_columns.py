@@ -81,11 +81,36 @@ def decode_column_slow(blobs: Sequence[bytes], dtype: str) -> Column:
             counts[index] = MISSING
         elif which != kind:
             counts[index] = WRONG_KIND
+        elif which == "float_list":
+            # Through the packed wire bytes, not Python floats: widening a float32 to a
+            # double quiets a signalling NaN, and TensorFlow keeps every bit.
+            items32 = _packed_floats(feature.float_list.SerializeToString())
+            values.append(items32)
+            counts[index] = len(items32)
         else:
             items = getattr(feature, kind).value
             values.extend(items)
             counts[index] = len(items)
+    if dtype == FLOAT32:
+        flat = np.concatenate(values) if values else np.empty(0, dtype=np.float32)  # type: ignore[arg-type]
+        return Column(flat.astype(np.float32, copy=False), counts, tags)
     return Column(_as_flat(values, dtype), counts, tags)
+
+
+def _packed_floats(serialized: bytes) -> np.ndarray:
+    """The values of a serialized FloatList (field 1, packed) as float32, bit for bit."""
+    if not serialized:
+        return np.empty(0, dtype=np.float32)
+    # tag 0x0a, then the payload length as a varint, then 4 bytes per value
+    pos, length, shift = 1, 0, 0
+    while True:
+        byte = serialized[pos]
+        length |= (byte & 0x7F) << shift
+        pos += 1
+        if not byte & 0x80:
+            break
+        shift += 7
+    return np.frombuffer(serialized, dtype="<f4", count=length // 4, offset=pos).astype(np.float32)
 
 
 def _as_flat(values: list[object], dtype: str) -> FlatValues:
