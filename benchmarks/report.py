@@ -87,7 +87,11 @@ def _targets_table(results: dict[str, dict[str, Any]]) -> list[str]:
             verdict = {True: "met", False: "**missed**", None: "not measured"}[target["met"]]
             digits = {"rec/s": 0, "GB/s": 2}.get(target["unit"], 1)
             baseline = f"{_num(target['baseline'], digits)} ({target['baseline_name']})" if target["baseline"] else "-"
-            ratio = f"{target['ratio']:.2f}x" if target["ratio"] is not None else "-"
+            ratio = "-"
+            if target["ratio"] is not None:
+                # Three decimals where two would round onto the goal and hide which side it is on.
+                close = abs(target["ratio"] - target["target"]) < 0.01
+                ratio = f"{target['ratio']:.3f}x" if close else f"{target['ratio']:.2f}x"
             if target["kind"] == "ratio":
                 goal = f">= {target['target']:g}x"
             else:
