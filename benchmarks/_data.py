@@ -33,6 +33,11 @@ FEATURE_SPEC: dict[str, tuple[str, list[int]]] = {
 }
 
 
+# The numeric features only: what a torch DataLoader's default collate can stack for every
+# reader (PyPI tfrecord hands variable-length bytes to collate as ragged uint8 arrays).
+NUMERIC_FEATURES = ("label", "ids", "embedding", "score")
+
+
 def _varint(value: int) -> bytes:
     value &= (1 << 64) - 1  # negative int64 -> two's complement, as protobuf encodes it
     out = bytearray()

@@ -21,7 +21,7 @@ from ._common import (
     own_versions,
     parse_settings,
 )
-from ._data import FEATURE_SPEC, RecordFile, example_file, gzip_file, raw_file
+from ._data import FEATURE_SPEC, NUMERIC_FEATURES, RecordFile, example_file, gzip_file, raw_file
 from ._ours import Missing, feature_spec, piece
 from ._servers import environment
 from .peers._common import Measurement, Plan, measure_interleaved
@@ -96,6 +96,23 @@ def _dataset(file: RecordFile, batch: int | None) -> Callable[[], tuple[int, int
         else:
             for element in dataset.batch(batch):
                 records += len(element)
+        return records, file.bytes
+
+    return run
+
+
+def _torch_loader(file: RecordFile) -> Callable[[], tuple[int, int]]:
+    """Our torch IterableDataset through a DataLoader (batches built inside, numeric features)."""
+    (iterable_dataset,) = piece("tfrecord_s3.torch", "TFRecordIterableDataset")
+    (data_loader,) = piece("torch.utils.data", "DataLoader")
+    spec = {name: FEATURE_SPEC[name] for name in NUMERIC_FEATURES}
+    features = feature_spec(spec)
+
+    def run() -> tuple[int, int]:
+        dataset = iterable_dataset(str(file.path), features=features, batch_size=BATCH)
+        records = 0
+        for batch in data_loader(dataset, batch_size=None, num_workers=0):
+            records += len(batch[NUMERIC_FEATURES[0]])
         return records, file.bytes
 
     return run
@@ -193,8 +210,12 @@ def run(settings: Settings) -> Results:
     one_kb_gzip: list[tuple[str, Maker]] = [
         ("ours tf_record_iterator (CRC)", lambda: _iterate(gzipped, compression="GZIP")),
     ]
+    torch_plans: list[tuple[str, Maker]] = [
+        ("ours TFRecordIterableDataset + DataLoader", lambda: _torch_loader(examples)),
+    ]
     plans = (
         _plans(results, "1 KB Examples", one_kb)
+        + _plans(results, "1 KB Examples, torch, 4 numeric features", torch_plans)
         + _plans(results, "1 MiB records", one_mib)
         + _plans(results, "1 KB Examples, GZIP", one_kb_gzip)
         + _plans(results, "1 KB Examples in memory", in_memory)
@@ -219,6 +240,7 @@ def run(settings: Settings) -> Results:
         "s3": None,
         "spec": FEATURE_SPEC,
         "decode_records": 5_000 if settings.quick else 20_000,
+        "torch_features": list(NUMERIC_FEATURES),
     }
     alternate(
         results,

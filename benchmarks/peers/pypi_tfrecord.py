@@ -56,6 +56,30 @@ def main() -> None:
             return records, size * records // int(local["records"])
 
         results.append(measure("PyPI tfrecord decoding loader", "1 KB Examples", decode, repeats))
+        numeric = args.get("torch_features")
+        if numeric:
+            import torch.utils.data
+            from tfrecord.torch.dataset import TFRecordDataset
+
+            torch_description = {name: description[name] for name in numeric}
+
+            def data_loader() -> tuple[int, int]:
+                loader = torch.utils.data.DataLoader(
+                    TFRecordDataset(path, None, torch_description), batch_size=256, num_workers=0
+                )
+                records = 0
+                for batch in itertools.islice(loader, -(-limit // 256)):
+                    records += len(batch[numeric[0]])
+                return records, size * records // int(local["records"])
+
+            results.append(
+                measure(
+                    "PyPI tfrecord torch TFRecordDataset + DataLoader",
+                    "1 KB Examples, torch, 4 numeric features",
+                    data_loader,
+                    repeats,
+                )
+            )
         notes.append(f"PyPI tfrecord decoding loader timed on the first {limit} records only (it is slow)")
     gz = args.get("gzip")
     if gz:
