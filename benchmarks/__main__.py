@@ -1,21 +1,24 @@
 """Runs every layer benchmark, then writes RESULTS.md and throughput.png.
 
-    python -m benchmarks [--quick] [--repeats N] [--only core,s3,dataset] [--report-only]
+    python -m benchmarks [--quick] [--repeats N] [--rounds N] [--only core,s3,dataset] [--report-only]
 
-Peers come from the virtualenvs made by ``benchmarks/setup_peers.sh``; a peer that is not
-installed, or a layer of ours that is not importable yet, is skipped with a note.
+Each layer runs in a fresh process, so its memory figures carry nothing of another layer's
+(torch imported by one, a server's buffers in another). Peers come from the virtualenvs made
+by ``benchmarks/setup_peers.sh``; a peer that is not installed, or a layer of ours that is not
+importable yet, is skipped with a note.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import time
-import traceback
 
-from . import bench_core, bench_dataset, bench_s3, report
-from ._common import add_settings_arguments, settings_from
+from . import report
+from ._common import REPO, add_settings_arguments, settings_from
 
-_BENCHES = {"core": bench_core.run, "s3": bench_s3.run, "dataset": bench_dataset.run}
+_BENCHES = ("core", "s3", "dataset")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,16 +30,21 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not args.report_only:
         settings = settings_from(args)
-        for name in [n.strip() for n in args.only.split(",") if n.strip()]:
+        names = [n.strip() for n in args.only.split(",") if n.strip()]
+        for name in names:
             if name not in _BENCHES:
                 parser.error(f"unknown benchmark {name!r}; choose from {', '.join(_BENCHES)}")
+        passed = ["--repeats", str(settings.repeats), "--rounds", str(settings.rounds)]
+        if settings.quick:
+            passed.append("--quick")
+        for name in names:
             print(f"== {name} ({settings.label}, {settings.rounds} rounds x {settings.repeats} repeats)", flush=True)
             started = time.perf_counter()
-            try:
-                _BENCHES[name](settings)
-            except Exception:  # one broken layer must not hide the others' figures
-                traceback.print_exc()
-                print(f"== {name} FAILED (see above); its previous results, if any, stay in the report")
+            # One broken layer must not hide the others' figures: a failure is reported and the
+            # previous results of that layer, if any, stay in the report.
+            done = subprocess.run([sys.executable, "-m", f"benchmarks.bench_{name}", *passed], cwd=REPO, check=False)
+            if done.returncode != 0:
+                print(f"== {name} FAILED (exit {done.returncode}; see above)", flush=True)
             print(f"== {name} took {time.perf_counter() - started:.0f} s", flush=True)
     report.main()
 
