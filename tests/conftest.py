@@ -27,6 +27,24 @@ FAKE_KEY_ID = "AKIAFAKEFAKEFAKEFAKE"
 FAKE_SECRET = "fake/secret+never+printed/0123456789abcd"
 
 
+#: Variables from the machine (profiles, endpoints, tokens, TLS and timeout settings) that a
+#: test clears, so only what it sets itself reaches the library.
+MACHINE_AWS_VARIABLES = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_CA_BUNDLE",
+    "S3_VERIFY_SSL",
+    "S3_CA_FILE",
+    "S3_CONNECT_TIMEOUT_MSEC",
+    "S3_REQUEST_TIMEOUT_MSEC",
+)
+
+
 @dataclass(frozen=True)
 class MotoServer:
     host: str
@@ -116,20 +134,7 @@ def s3_env(
     """Environment exactly as a TensorFlow user sets it, and a fresh bucket."""
     empty = tmp_path / "aws-empty"
     empty.write_text("")
-    for var in (
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-        "AWS_SESSION_TOKEN",
-        "AWS_SECURITY_TOKEN",
-        "AWS_DEFAULT_REGION",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_S3",
-        "AWS_CA_BUNDLE",
-        "S3_VERIFY_SSL",
-        "S3_CA_FILE",
-        "S3_CONNECT_TIMEOUT_MSEC",
-        "S3_REQUEST_TIMEOUT_MSEC",
-    ):
+    for var in MACHINE_AWS_VARIABLES:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", FAKE_KEY_ID)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", FAKE_SECRET)

@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from tests.conftest import MACHINE_AWS_VARIABLES
 from tests.faults.proxy import FaultProxy
 from tfrecord_s3.config import S3Config
 from tfrecord_s3.storage import s3_client
@@ -29,20 +30,7 @@ FAKE_SECRET = "reliability/secret+never+shown/0123456789"
 FAKE_TOKEN = "FwoGZXIvYXdzSESSIONTOKENnever+shown/abcdef0123456789"
 
 #: Variables cleared so nothing from the machine (profiles, endpoints) leaks in.
-_CLEARED = (
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_DEFAULT_REGION",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_CA_BUNDLE",
-    "S3_VERIFY_SSL",
-    "S3_CA_FILE",
-    "S3_CONNECT_TIMEOUT_MSEC",
-    "S3_REQUEST_TIMEOUT_MSEC",
-)
+_CLEARED = MACHINE_AWS_VARIABLES
 
 
 def reader_env(proxy_port: int, config_file: str) -> dict[str, str]:
