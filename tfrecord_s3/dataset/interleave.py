@@ -2,7 +2,8 @@
 
 ``cycle_length`` files are open at once, each read ahead by its own :class:`FileFeed` with
 ``max_bytes_in_flight / cycle_length`` bytes of queue, so memory stays bounded however many
-files there are. Deterministic order is TensorFlow's interleave: ``block_length`` records
+files there are; the next file of the list is opened ahead (one more) as soon as an open
+file has been read to its end, so a new file's first request overlaps the old one's tail. Deterministic order is TensorFlow's interleave: ``block_length`` records
 from each open file in turn; a finished file's place is taken by the next file in the list.
 With ``deterministic=False`` a file with nothing ready does not hold the others up.
 
@@ -71,6 +72,10 @@ class InterleaveIterator:
         self._cur = 0
         self._in_block = 0
         self._next_file = 0
+        # The next file in the list, opened ahead once some open file has been read to its
+        # end, so its HEAD and first GET overlap the records still queued. It is not part of
+        # the position until it takes a slot (``_next_file`` still points at it).
+        self._lookahead: FileFeed | None = None
         if state is None:
             for i in range(min(cycle_length, len(files))):
                 self._slots[i] = self._open(self._next_file, 0)
@@ -106,7 +111,10 @@ class InterleaveIterator:
     # iteration ----------------------------------------------------------------------
 
     def _open(self, file_index: int, offset: int) -> _Slot:
-        feed = FileFeed(
+        return _Slot(file_index, offset, self._feed(file_index, offset), [], 0)
+
+    def _feed(self, file_index: int, offset: int) -> FileFeed:
+        return FileFeed(
             self._files[file_index],
             offset,
             self._options,
@@ -114,7 +122,11 @@ class InterleaveIterator:
             byte_cap=self._byte_cap,
             stats=self.stats,
         )
-        return _Slot(file_index, offset, feed, [], 0)
+
+    def _look_ahead(self, slot: _Slot) -> None:
+        """Open the next file early once ``slot``'s file has been read to its end."""
+        if slot.feed.finished and self._lookahead is None and self._next_file < len(self._files):
+            self._lookahead = self._feed(self._next_file, 0)
 
     def __iter__(self) -> InterleaveIterator:
         return self
@@ -225,7 +237,10 @@ class InterleaveIterator:
         assert isinstance(item, FileEnd)
         # The file is done: its place in the cycle goes to the next file, and the turn moves on.
         if self._next_file < len(self._files):
-            self._slots[index] = self._open(self._next_file, 0)
+            feed, self._lookahead = self._lookahead, None
+            if feed is None:
+                feed = self._feed(self._next_file, 0)
+            self._slots[index] = _Slot(self._next_file, 0, feed, [], 0)
             self._next_file += 1
         else:
             self._slots[index] = None
@@ -269,6 +284,7 @@ class InterleaveIterator:
                     return self._switch(index)
                 if slot.feed.ready():
                     slot.chunk, slot.pos = slot.feed.take(), 0
+                    self._look_ahead(slot)
                     return self._switch(index)
         return None
 
@@ -285,6 +301,7 @@ class InterleaveIterator:
                     raise StopIteration
                 self._cond.wait(_WAIT_SECONDS)
             slot.chunk, slot.pos = slot.feed.take(), 0
+        self._look_ahead(slot)
 
     def close(self) -> None:
         """Stop every reader and join its thread. Idempotent."""
@@ -293,6 +310,8 @@ class InterleaveIterator:
         self._closed = True
         deadline = time.monotonic() + _CLOSE_TIMEOUT
         feeds = [s.feed for s in self._slots if s is not None]
+        if self._lookahead is not None:
+            feeds.append(self._lookahead)
         for feed in feeds:
             feed.stop()
         for feed in feeds:
