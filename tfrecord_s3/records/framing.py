@@ -76,6 +76,8 @@ def iter_frames(
     intact: with ``on_data_error`` set, the error and the size of the skipped frame are passed
     to it and iteration continues with the next record (opt-in skipping); otherwise it is raised.
     """
+    if max_record_bytes < 0:
+        raise ConfigError(f"max_record_bytes must be >= 0, not {max_record_bytes}")
     loop = _iter_frames_native if native_available() else _iter_frames_python
     return loop(stream, path, verify_crc, max_record_bytes, start_offset, on_data_error)
 
@@ -89,8 +91,6 @@ def _iter_frames_python(
     on_data_error: Callable[[CorruptRecordError, int], None] | None,
 ) -> Iterator[bytes]:
     # The oracle: one frame at a time with exact-size reads.
-    if max_record_bytes < 0:
-        raise ConfigError(f"max_record_bytes must be >= 0, not {max_record_bytes}")
     # The hot loop: everything it touches is a local.
     read = stream.read
     unpack_header = _HEADER.unpack
@@ -176,8 +176,6 @@ def _iter_frames_native(
     start_offset: int,
     on_data_error: Callable[[CorruptRecordError, int], None] | None,
 ) -> Iterator[bytes]:
-    if max_record_bytes < 0:
-        raise ConfigError(f"max_record_bytes must be >= 0, not {max_record_bytes}")
     scan = _native.scan
     need_more = _native.NEED_MORE
     read = stream.read
