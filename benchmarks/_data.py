@@ -1,19 +1,18 @@
 """Generated benchmark inputs: ~1 KB ``tf.train.Example`` records with 7 features, and 1 MiB
-raw records. The Example wire format is encoded here by hand (a few lines of protobuf) so the
-inputs exist before, and independently of, the library's decoder. Files are cached under
-``WORK_DIR/data`` by their parameters."""
+raw records, written with the library's encoder (which shares no code with its decoder).
+Files are cached under ``WORK_DIR/data`` by their parameters."""
 
 from __future__ import annotations
 
 import gzip
 import os
 import random
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import crc32c
+from tfrecord_s3.encode import encode_example
+from tfrecord_s3.records.framing import encode_frame
 
 from ._common import WORK_DIR
 
@@ -38,62 +37,23 @@ FEATURE_SPEC: dict[str, tuple[str, list[int]]] = {
 NUMERIC_FEATURES = ("label", "ids", "embedding", "score")
 
 
-def _varint(value: int) -> bytes:
-    value &= (1 << 64) - 1  # negative int64 -> two's complement, as protobuf encodes it
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    """A length-delimited field (wire type 2)."""
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _feature_bytes(values: list[bytes]) -> bytes:
-    return _field(1, b"".join(_field(1, v) for v in values))
-
-
-def _feature_floats(values: list[float]) -> bytes:
-    return _field(2, _field(1, struct.pack(f"<{len(values)}f", *values)))
-
-
-def _feature_ints(values: list[int]) -> bytes:
-    return _field(3, _field(1, b"".join(_varint(v) for v in values)))
-
-
-def encode_example(features: dict[str, bytes]) -> bytes:
-    """Example{features: Features{feature: map<string, Feature>}} from encoded Feature messages."""
-    entries = b"".join(_field(1, _field(1, name.encode()) + _field(2, feature)) for name, feature in features.items())
-    return _field(1, entries)
-
-
 def sample_example(rng: random.Random) -> bytes:
     """One ~1 KB Example matching FEATURE_SPEC."""
     return encode_example(
         {
-            "image": _feature_bytes([rng.randbytes(rng.randint(420, 540))]),
-            "label": _feature_ints([rng.randint(0, 999)]),
-            "ids": _feature_ints([rng.randint(-(2**40), 2**40) for _ in range(16)]),
-            "embedding": _feature_floats([rng.uniform(-1.0, 1.0) for _ in range(64)]),
-            "name": _feature_bytes([f"sample-{rng.randint(0, 10**9):09d}".encode()]),
-            "score": _feature_floats([rng.random()]),
-            "tags": _feature_bytes([rng.choice([b"cat", b"dog", b"bird", b"fish"]) for _ in range(3)]),
+            "image": rng.randbytes(rng.randint(420, 540)),
+            "label": rng.randint(0, 999),
+            "ids": [rng.randint(-(2**40), 2**40) for _ in range(16)],
+            "embedding": [rng.uniform(-1.0, 1.0) for _ in range(64)],
+            "name": f"sample-{rng.randint(0, 10**9):09d}".encode(),
+            "score": rng.random(),
+            "tags": [rng.choice([b"cat", b"dog", b"bird", b"fish"]) for _ in range(3)],
         }
     )
 
 
-def _masked_crc(data: bytes) -> int:
-    crc = crc32c.crc32c(data)
-    return ((crc >> 15 | crc << 17) + 0xA282EAD8) & 0xFFFFFFFF
-
-
 def frame(record: bytes) -> bytes:
-    header = struct.pack("<Q", len(record))
-    return header + struct.pack("<I", _masked_crc(header)) + record + struct.pack("<I", _masked_crc(record))
+    return encode_frame(record)
 
 
 @dataclass(frozen=True)

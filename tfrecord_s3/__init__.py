@@ -16,6 +16,7 @@ from .decode import (
     parse_example_batch,
     parse_sequence_example,
 )
+from .encode import encode_example, encode_feature
 from .errors import (
     AccessDeniedError,
     ConfigError,
@@ -66,6 +67,8 @@ __all__ = [
     "TruncatedRecordError",
     "VarLenFeature",
     "__version__",
+    "encode_example",
+    "encode_feature",
     "exists",
     "glob",
     "listdir",

@@ -1,53 +1,17 @@
-"""The demo's sample dataset: tf.train.Example records written with a tiny wire encoder.
-
-Writing the protobuf wire format by hand keeps the demo independent of the decoder it is
-showing off (the reading side decodes with the library; this side never shares its code).
-Layout (tensorflow/core/example/example.proto, feature.proto):
-Example{1: Features{1: map<string, Feature>}}, Feature{1: BytesList, 2: FloatList, 3: Int64List},
-each list's values in field 1 (floats and ints packed).
-"""
+"""The demo's sample dataset: tf.train.Example records (written with tfrecord_s3.encode,
+which never shares code with the decoder the demo reads them back with)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 
 import numpy as np
 
-FeatureValue = Sequence[bytes] | np.ndarray  # bytes values, or an int64 / float32 array
+from ..encode import encode_example
 
 IMAGE_SHAPE = (16, 16, 3)
 EMBEDDING_SIZE = 8
 LABELS = (b"cat", b"dog", b"bird", b"fish", b"horse", b"frog", b"ship", b"truck", b"plane", b"car")
-
-
-def _varint(value: int) -> bytes:
-    value &= (1 << 64) - 1  # negative int64 as its 10-byte two's complement, as protobuf does
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def encode_feature(value: FeatureValue) -> bytes:
-    if isinstance(value, np.ndarray):
-        if value.dtype == np.float32:
-            return _field(2, _field(1, value.astype("<f4").tobytes()))
-        return _field(3, _field(1, b"".join(_varint(int(v)) for v in value)))
-    return _field(1, b"".join(_field(1, v) for v in value))
-
-
-def encode_example(features: Mapping[str, FeatureValue]) -> bytes:
-    """A serialized tf.train.Example, feature keys sorted as TensorFlow's deterministic output."""
-    entries = b"".join(
-        _field(1, _field(1, key.encode()) + _field(2, encode_feature(features[key]))) for key in sorted(features)
-    )
-    return _field(1, entries)
 
 
 def sample_records(shard: int, count: int, first_id: int, seed: int = 0) -> Iterator[bytes]:

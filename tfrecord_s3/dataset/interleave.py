@@ -3,8 +3,10 @@
 ``cycle_length`` files are open at once, each read ahead by its own :class:`FileFeed` with
 ``max_bytes_in_flight / cycle_length`` bytes of queue, so memory stays bounded however many
 files there are; the next file of the list is opened ahead (one more) as soon as an open
-file has been read to its end, so a new file's first request overlaps the old one's tail. Deterministic order is TensorFlow's interleave: ``block_length`` records
-from each open file in turn; a finished file's place is taken by the next file in the list.
+file has been read to its end, so a new file's first request overlaps the old one's tail.
+
+Deterministic order is TensorFlow's interleave: ``block_length`` records from each open
+file in turn; a finished file's place is taken by the next file in the list.
 With ``deterministic=False`` a file with nothing ready does not hold the others up.
 
 The position is kept on the consumer side (records handed out, not records read ahead), so
