@@ -310,3 +310,35 @@ def test_parse_examples_after_batch_matches_tensorflow() -> None:
         iter(TFRecordDataset(str(golden.path_of("examples_none.tfrecord"))).parse_examples(spec).batch(5))
     )
     assert per_record["id"].tolist() == [r["id"] for r in expected[:5]]
+
+
+@pytest.mark.parametrize(
+    ("parallel", "block", "batch"), [(None, 1, 7), (2, 1, 64), (3, 1, 5), (4, 3, 100), (8, 1, 256)]
+)
+def test_batches_keep_the_interleave_order(
+    shards: tuple[list[str], list[list[bytes]]], parallel: int | None, block: int, batch: int
+) -> None:
+    # batch() slices runs and whole rounds out of the prefetched chunks: same order as next().
+    paths, contents = shards
+    ds = TFRecordDataset(paths, num_parallel_reads=parallel, block_length=block).batch(batch)
+    flat = [r for b in ds for r in b]
+    assert flat == expected_interleave(contents, parallel or 1, block if parallel else 1 << 40)
+
+
+def test_batches_around_skipped_records_keep_order_and_positions(tmp_path: Path) -> None:
+    bad = str(golden.write_corrupted("corrupt_data_bitflip.tfrecord", tmp_path))
+    good = str(golden.path_of("raw_records.tfrecord"))
+    base = list(tfr.tf_record_iterator(good))
+    damaged = base[:8] + base[9:]
+    ds = TFRecordDataset([bad, good], num_parallel_reads=2, on_corrupt="skip_record").batch(3)
+    flat = [r for b in ds for r in b]
+    assert flat == expected_interleave([damaged, base], 2, 1)
+    assert ds.stats.skipped_records == 1
+    # a position taken between batches resumes exactly
+    ds2 = TFRecordDataset([bad, good], num_parallel_reads=2, on_corrupt="skip_record").batch(3)
+    it = iter(ds2)
+    head = [r for _ in range(6) for r in next(it)]
+    state = ds2.state_dict()
+    ds3 = TFRecordDataset([bad, good], num_parallel_reads=2, on_corrupt="skip_record").batch(3)
+    ds3.load_state_dict(state)
+    assert head + [r for b in ds3 for r in b] == flat

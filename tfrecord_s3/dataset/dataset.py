@@ -298,7 +298,7 @@ class TFRecordDataset(Dataset):
         cycle = self.num_parallel_reads or 1
         options, queued = self.options, self.max_bytes_in_flight
         if any(filesystem.is_s3(path) for path in files):
-            options, queued = _budget_s3_streams(options, self.max_bytes_in_flight // cycle)
+            options, queued = _budget_s3_streams(options, self.max_bytes_in_flight // cycle, cycle)
             queued *= cycle
         return _SourceStage(
             files,
@@ -312,14 +312,19 @@ class TFRecordDataset(Dataset):
         )
 
 
-def _budget_s3_streams(options: ReadOptions, share: int) -> tuple[ReadOptions, int]:
+def _budget_s3_streams(options: ReadOptions, share: int, cycle: int) -> tuple[ReadOptions, int]:
     """Fit one S3 file's stream blocks into its ``share`` of the byte budget: (the options
-    with the block size to use, the bytes left for its queue of parsed records)."""
+    with the block size and read-ahead to use, the bytes left for its queue of parsed records).
+
+    With several files open, their GETs already overlap each other: one block of read-ahead
+    per file is enough, and fewer threads contend for the interpreter (measured on 2 cores,
+    4 files: 252 MB/s with 2 blocks ahead, 336 with 1)."""
     from ..config import S3Config
 
     config = options.config if options.config is not None else S3Config.from_env()
+    read_ahead = min(config.read_ahead, 1) if cycle > 1 else config.read_ahead
     for_stream = int(share * _STREAM_SHARE)
-    block = min(config.block_size, max(_MIN_S3_BLOCK, for_stream // (config.read_ahead + 2)))
-    if block != config.block_size:
-        config = config.replace(block_size=block)
+    block = min(config.block_size, max(_MIN_S3_BLOCK, for_stream // (read_ahead + 2)))
+    if (block, read_ahead) != (config.block_size, config.read_ahead):
+        config = config.replace(block_size=block, read_ahead=read_ahead)
     return dataclasses.replace(options, config=config), max(share - for_stream, 1)

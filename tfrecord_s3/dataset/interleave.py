@@ -19,6 +19,7 @@ import hashlib
 import threading
 import time
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from ..errors import ConfigError
@@ -157,51 +158,64 @@ class InterleaveIterator:
     def take_many(self, count: int) -> list[bytes]:
         """Up to ``count`` records (fewer only at the end): what ``batch`` pulls in one call.
 
-        Same order and bookkeeping as ``count`` calls of ``next``, but runs of records from
-        one file are sliced out of its chunk instead of being handed over one by one."""
+        Same order and bookkeeping as ``count`` calls of ``next``, but records are sliced out
+        of the prefetched chunks (a chunk is all records, or one marker): runs from one file,
+        and with ``block_length=1`` whole rounds across the open files at once."""
         out: list[bytes] = []
-        append = out.append
         stats = self.stats
         slots = self._slots
         block = self._block
         cycle = self._cycle
         while len(out) < count:
+            if block == 1 and cycle > 1 and self._take_rounds(out, count):
+                continue
             slot = slots[self._cur]
             if slot is not None:
                 chunk = slot.chunk
                 pos = slot.pos
                 run = min(count - len(out), block - self._in_block, len(chunk) - pos)
-                if run == 1:
-                    item = chunk[pos]
-                    if type(item) is bytes:
-                        slot.pos = pos + 1
-                        slot.offset += len(item) + FRAME_OVERHEAD
-                        stats.records += 1
-                        stats.bytes += len(item)
-                        append(item)
-                        self._in_block += 1
-                        if self._in_block >= block:
-                            self._in_block = 0
-                            self._cur = (self._cur + 1) % cycle
-                        continue
-                elif run > 1:
+                if run > 0 and type(chunk[pos]) is bytes:
                     piece = chunk[pos : pos + run]
-                    if all(type(item) is bytes for item in piece):
-                        size = sum(map(len, piece))
-                        slot.pos = pos + run
-                        slot.offset += size + FRAME_OVERHEAD * run
-                        stats.records += run
-                        stats.bytes += size
-                        out.extend(piece)
-                        self._in_block += run
-                        if self._in_block >= block:
-                            self._advance()
-                        continue
+                    size = sum(map(len, piece))
+                    slot.pos = pos + run
+                    slot.offset += size + FRAME_OVERHEAD * run
+                    stats.records += run
+                    stats.bytes += size
+                    out.extend(piece)
+                    self._in_block += run
+                    if self._in_block >= block:
+                        self._advance()
+                    continue
             try:
-                append(self._next_slow())
+                out.append(self._next_slow())
             except StopIteration:
                 break
         return out
+
+    def _take_rounds(self, out: list[bytes], count: int) -> bool:
+        """Append whole rounds (one record from each open file, in turn) while every file
+        has records ready; False when none could be taken."""
+        order = [self._slots[(self._cur + i) % self._cycle] for i in range(self._cycle)]
+        rounds = (count - len(out)) // self._cycle
+        for slot in order:
+            if slot is None or slot.pos >= len(slot.chunk) or type(slot.chunk[slot.pos]) is not bytes:
+                return False
+            rounds = min(rounds, len(slot.chunk) - slot.pos)
+        if rounds < 1:
+            return False
+        pieces = []
+        stats = self.stats
+        for slot in order:
+            assert slot is not None
+            piece = slot.chunk[slot.pos : slot.pos + rounds]
+            size = sum(map(len, piece))
+            slot.pos += rounds
+            slot.offset += size + FRAME_OVERHEAD * rounds
+            stats.bytes += size
+            pieces.append(piece)
+        stats.records += rounds * self._cycle
+        out.extend(chain.from_iterable(zip(*pieces, strict=True)))
+        return True
 
     def _next_slow(self) -> bytes:
         while True:

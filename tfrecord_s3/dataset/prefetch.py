@@ -18,6 +18,8 @@ from ..records.framing import FRAME_OVERHEAD, iter_frames
 from ..records.reader import open_record_stream
 from .stats import DatasetStats, FileTiming
 
+# A chunk is a list of records, or one marker (Skipped, FileEnd, Failure) on its own: the
+# consumer can slice runs of records out of a chunk without looking at each item.
 # Flush a chunk to the consumer once it holds this many bytes or records, or at once when
 # the consumer is waiting (so the first record is not held back behind a full chunk).
 _CHUNK_BYTES = 1 << 20
@@ -147,9 +149,11 @@ class FileFeed:
         options = self._options
 
         def skipped(error: CorruptRecordError, frame_bytes: int) -> None:
-            nonlocal pending_bytes
-            pending.append(Skipped(frame_bytes, error))
-            pending_bytes += FRAME_OVERHEAD
+            nonlocal pending, pending_bytes
+            if pending:
+                self._put(pending, pending_bytes)
+                pending, pending_bytes = [], 0
+            self._put([Skipped(frame_bytes, error)], FRAME_OVERHEAD)
 
         try:
             raw, stream = open_record_stream(
@@ -190,8 +194,9 @@ class FileFeed:
                 except Exception as exc:  # a failed close must not hide what happened before
                     if not isinstance(end, Failure):
                         end = Failure(exc)
-        pending.append(end)
-        self._put(pending, pending_bytes)
+        if pending:
+            self._put(pending, pending_bytes)
+        self._put([end], 0)
         self._stats.file_finished(
             FileTiming(self.path, time.perf_counter() - started, records, total),
             skipped=isinstance(end, FileEnd) and end.skipped_error is not None,
