@@ -107,18 +107,19 @@ def moto_server() -> Iterator[MotoServer]:
 def moto_admin_client(moto_server: MotoServer) -> Iterator[Any]:
     """A plain boto3 client (explicit fake credentials) for setting up and inspecting
     buckets; independent of the environment and of tfrecord_s3's client cache."""
-    client = _admin_client(moto_server.endpoint_url)
+    client = admin_client(moto_server.endpoint_url)
     yield client
     client.close()
 
 
-def _admin_client(endpoint_url: str) -> Any:
+def admin_client(endpoint_url: str, *, key_id: str = FAKE_KEY_ID, secret: str = FAKE_SECRET) -> Any:
+    """A plain boto3 client straight to the S3 server, to set a test's objects up."""
     return boto3.session.Session().client(
         "s3",
         endpoint_url=endpoint_url,
         region_name="us-east-1",
-        aws_access_key_id=FAKE_KEY_ID,
-        aws_secret_access_key=FAKE_SECRET,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
         config=Config(
             s3={"addressing_style": "path"},
             request_checksum_calculation="when_required",

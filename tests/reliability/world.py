@@ -14,10 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
-from botocore.config import Config
-
 from tests.conftest import MACHINE_AWS_VARIABLES
+from tests.conftest import admin_client as shared_admin_client
 from tests.faults.proxy import FaultProxy
 from tfrecord_s3.config import S3Config
 from tfrecord_s3.storage import s3_client
@@ -71,18 +69,7 @@ def environment(values: Mapping[str, str], cleared: tuple[str, ...] = _CLEARED) 
 
 def admin_client(endpoint_url: str) -> Any:
     """A plain boto3 client straight to the S3 server (not through the proxy)."""
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id=FAKE_KEY_ID,
-        aws_secret_access_key=FAKE_SECRET,
-        config=Config(
-            s3={"addressing_style": "path"},
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-        ),
-    )
+    return shared_admin_client(endpoint_url, key_id=FAKE_KEY_ID, secret=FAKE_SECRET)
 
 
 @dataclass
