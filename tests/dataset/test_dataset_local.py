@@ -343,3 +343,15 @@ def test_batches_around_skipped_records_keep_order_and_positions(tmp_path: Path)
     ds3 = TFRecordDataset([bad, good], num_parallel_reads=2, on_corrupt="skip_record").batch(3)
     ds3.load_state_dict(state)
     assert head + [r for b in ds3 for r in b] == flat
+
+
+def test_stats_rates_stop_the_clock_when_the_iteration_ends(shards: tuple[list[str], list[list[bytes]]]) -> None:
+    paths, contents = shards
+    ds = TFRecordDataset(paths)
+    assert sum(1 for _ in ds) == sum(map(len, contents))
+    first = ds.stats.as_dict()
+    time.sleep(0.05)
+    later = ds.stats.as_dict()
+    assert first["records"] == later["records"] == sum(map(len, contents))
+    assert first["seconds"] == later["seconds"] > 0
+    assert first["records_per_s"] == later["records_per_s"]

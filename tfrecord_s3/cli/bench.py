@@ -67,22 +67,17 @@ def measure(
             elements += 1
             if progress and elements % _PROGRESS_EVERY == 0:
                 bar.update(_PROGRESS_EVERY)
-    seconds = time.perf_counter() - started
-    stats = dataset.stats
+    figures = dataset.stats.as_dict()
     return {
         "files": len(dataset.files),
-        "records": stats.records,
-        "bytes": stats.bytes,
-        "seconds": seconds,
-        "records_per_s": stats.records / seconds if seconds > 0 else 0.0,
-        "mb_per_s": stats.bytes / seconds / 1e6 if seconds > 0 else 0.0,
-        "requests": stats.requests,
-        "bytes_requested": stats.bytes_requested,
-        "retries": stats.retries,
+        **{key: figures[key] for key in _FIGURES},
         "first_record_seconds": first,
         "parallel": parallel,
         "decode": decode,
     }
+
+
+_FIGURES = ("records", "bytes", "seconds", "records_per_s", "mb_per_s", "requests", "bytes_requested", "retries")
 
 
 def infer_spec(path: str, compression: str | None, sample: int = 64) -> dict[str, Any]:

@@ -332,6 +332,7 @@ class InterleaveIterator:
             feed.stop()
         for feed in feeds:
             feed.join(max(0.0, deadline - time.monotonic()))
+        self.stats.finish()
 
     def __del__(self) -> None:
         try:

@@ -30,6 +30,8 @@ class DatasetStats:
     skipped_files: int = 0
     files_done: int = 0
     started: float = field(default_factory=time.perf_counter)
+    #: When the iteration ended (None while it runs): rates stay what they were at the end.
+    finished: float | None = None
     first_record_seconds: float | None = None
     per_file: list[FileTiming] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -48,8 +50,14 @@ class DatasetStats:
             if skipped:
                 self.skipped_files += 1
 
+    def finish(self) -> None:
+        if self.finished is None:
+            self.finished = time.perf_counter()
+
     def elapsed(self) -> float:
-        return time.perf_counter() - self.started
+        """Seconds from the start of the iteration to its end (or to now, while it runs)."""
+        end = self.finished if self.finished is not None else time.perf_counter()
+        return end - self.started
 
     def as_dict(self) -> dict[str, Any]:
         seconds = self.elapsed()

@@ -62,36 +62,3 @@ def listdir_local(path: str) -> list[str]:
         return sorted(os.listdir(strip_file_scheme(path)))
     except OSError as exc:
         raise _translate(exc, path, "listdir") from exc
-
-
-class LocalRangeReader:
-    """A :class:`~tfrecord_s3.storage.base.RangeReader` over a local file (pread)."""
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        try:
-            self._fd = os.open(strip_file_scheme(path), os.O_RDONLY)
-            self._size = os.fstat(self._fd).st_size
-        except OSError as exc:
-            raise _translate(exc, path, "open") from exc
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    @property
-    def path(self) -> str:
-        return self._path
-
-    def read_range(self, start: int, end: int) -> bytes:
-        data = os.pread(self._fd, end - start, start)
-        if len(data) != end - start:
-            raise StorageError(
-                f"read {self._path}: short read at byte {start + len(data)}", path=self._path, operation="read"
-            )
-        return data
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
