@@ -211,9 +211,6 @@ class BatchStage(_Child):
                 raise
         return stack(items)
 
-    def _own_state(self) -> dict[str, Any]:
-        return {}
-
 
 def stack(items: list[Any]) -> Any:
     """Stack a batch of like elements the way a training loop wants them."""
