@@ -17,9 +17,10 @@ import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 
 from .dataset.dataset import DEFAULT_MAX_BYTES_IN_FLIGHT, TFRecordDataset
+from .dataset.decode_stage import decode, located
 from .dataset.files import resolve_filenames
 from .dataset.split import Assignment, iter_assignment, plan
-from .errors import ConfigError
+from .errors import ConfigError, DecodeError
 from .records.compression import DEFAULT_MAX_RATIO
 from .records.framing import DEFAULT_MAX_RECORD_BYTES
 
@@ -118,7 +119,8 @@ class TFRecordIterableDataset(IterableDataset[Any]):
 
     def __iter__(self) -> Iterator[Any]:
         parts = self.assignments()
-        records = self._records(parts)
+        reading = [self._template]  # the dataset being read, to name a record that fails to decode
+        records = self._records(parts, reading)
         if self.shuffle_buffer > 1:
             records = _shuffled(
                 records, self.shuffle_buffer, random.Random(f"{self.seed}:{self.epoch}:{self.reader()}")
@@ -126,31 +128,35 @@ class TFRecordIterableDataset(IterableDataset[Any]):
         if self.features is None and self.batch_size is None:
             yield from records
             return
-        from .decode import parse_example, parse_example_batch
-
         if self.batch_size is None:
             for record in records:
-                yield to_torch(parse_example(record, self.features))
+                yield self._emit(record, reading[0])
             return
         batch: list[bytes] = []
         for record in records:
             batch.append(record)
             if len(batch) == self.batch_size:
-                yield self._emit(batch, parse_example_batch)
+                yield self._emit(batch, reading[0])
                 batch = []
         if batch and not self.drop_last:
-            yield self._emit(batch, parse_example_batch)
+            yield self._emit(batch, reading[0])
 
-    def _emit(self, batch: list[bytes], parse_batch: Any) -> Any:
+    def _emit(self, element: Any, reading: TFRecordDataset) -> Any:
+        """A record or a batch, decoded when there are ``features``; a DecodeError names the record."""
         if self.features is None:
-            return batch
-        return to_torch(parse_batch(batch, self.features))
+            return element
+        try:
+            return to_torch(decode(element, self.features))
+        except DecodeError as exc:
+            error = located(exc, element, self.features, reading.locate)
+        raise error from error.__cause__
 
-    def _records(self, parts: list[Assignment]) -> Iterator[bytes]:
+    def _records(self, parts: list[Assignment], reading: list[TFRecordDataset]) -> Iterator[bytes]:
         if all(part.whole for part in parts):
             # Whole files: the prefetching, interleaving dataset does the reading.
             if parts:
-                yield from self._template.with_files([part.path for part in parts])
+                reading[0] = self._template.with_files([part.path for part in parts])
+                yield from reading[0]
             return
         for part in parts:
             yield from iter_assignment(part, self._template.options)

@@ -9,13 +9,14 @@ continue right after it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..records.compression import DEFAULT_MAX_RATIO, resolve_compression
 from ..records.framing import DEFAULT_MAX_RECORD_BYTES
 from ..storage import filesystem
+from .decode_stage import DecodeStage
 from .files import resolve_filenames
 from .interleave import InterleaveIterator
 from .prefetch import ReadOptions
@@ -68,6 +69,12 @@ class _StateBox:
         self.final_state: dict[str, Any] | None = None
         self.pending: dict[str, Any] | None = None
         self.stats: DatasetStats | None = None
+        # The last source opened, kept after it ends so that ``locate`` can still name the
+        # records of a last batch; not pickled (it holds reader threads).
+        self.source: InterleaveIterator | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "source": None}
 
 
 class Dataset:
@@ -128,15 +135,9 @@ class Dataset:
         """Decode ``tf.train.Example`` records with a feature spec.
 
         After ``batch`` (the fast path) each batch becomes one dict of stacked arrays;
-        before it, each record becomes a dict (and ``batch`` stacks them)."""
-        from ..decode import parse_example, parse_example_batch
-
-        def decode(element: Any) -> Any:
-            if isinstance(element, list):
-                return parse_example_batch(element, features)
-            return parse_example(element, features)
-
-        return _Derived(self, "map", lambda parent, state, epoch: MapStage(parent, decode))
+        before it, each record becomes a dict (and ``batch`` stacks them). A ``DecodeError``
+        names the failing record's file and byte offset."""
+        return _Derived(self, "map", lambda parent, state, epoch: DecodeStage(parent, features))
 
     def shuffle(self, buffer_size: int, seed: int) -> Dataset:
         """Shuffle through a buffer of ``buffer_size`` elements; ``seed`` makes it reproducible.
@@ -300,7 +301,7 @@ class TFRecordDataset(Dataset):
         if any(filesystem.is_s3(path) for path in files):
             options, queued = _budget_s3_streams(options, self.max_bytes_in_flight // cycle, cycle)
             queued *= cycle
-        return _SourceStage(
+        source = self._box.source = _SourceStage(
             files,
             options,
             cycle_length=cycle,
@@ -310,6 +311,13 @@ class TFRecordDataset(Dataset):
             stats=stats,
             state=state,
         )
+        return source
+
+    def locate(self, records: Sequence[object]) -> list[tuple[str, int] | None]:
+        """(path, byte offset) of records just handed out by the current (or last) iteration,
+        None for those no longer known; to name a record in an error (see ``InterleaveIterator``)."""
+        source = self._box.source
+        return [None] * len(records) if source is None else source.locate(records)
 
 
 def _budget_s3_streams(options: ReadOptions, share: int, cycle: int) -> tuple[ReadOptions, int]:
