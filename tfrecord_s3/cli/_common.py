@@ -28,6 +28,7 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
 def add_compression_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--compression",
+        type=str.lower,  # GZIP as TensorFlow spells it, gzip as the help does
         choices=sorted(COMPRESSION_CHOICES),
         default="auto",
         help="compression of the files (default: auto, by extension: .gz GZIP, .zz/.zlib ZLIB)",
