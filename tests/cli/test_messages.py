@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import socket
 from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import run_cli
+from tests.cli.conftest import CliS3, run_cli
 from tfrecord_s3.records.framing import encode_frame
 
 BLOB = b"".join(encode_frame(b"record %d" % i) for i in range(20))
@@ -41,3 +42,66 @@ def test_unknown_compression_is_still_refused(gz_file: Path) -> None:
     result = run_cli("count", "--compression", "LZ4", str(gz_file))
     assert result.code == 2
     assert "invalid choice: 'lz4'" in result.err
+
+
+def test_bucket_without_key_is_a_clear_usage_error(cli_s3: CliS3) -> None:
+    result = run_cli("count", f"s3://{cli_s3.bucket}", env=cli_s3.env)
+    assert result.code == 2
+    assert result.one_error_line() == (
+        f"tfrecord-s3: error: s3://{cli_s3.bucket} is a bucket, not a file: to read the files in it, pass a glob "
+        f"such as 's3://{cli_s3.bucket}/*' (or 's3://{cli_s3.bucket}/*.tfrecord')"
+    )
+
+
+def test_prefix_that_ls_lists_is_not_reported_missing(cli_s3: CliS3) -> None:
+    cli_s3.put("train/part-0.tfrecord", BLOB)
+    assert run_cli("ls", f"s3://{cli_s3.bucket}/train", env=cli_s3.env).code == 0
+    result = run_cli("count", f"s3://{cli_s3.bucket}/train", env=cli_s3.env)
+    assert result.code == 2
+    assert result.one_error_line() == (
+        f"tfrecord-s3: error: s3://{cli_s3.bucket}/train is a prefix (a directory), not a file: to read the files "
+        f"in it, pass a glob such as 's3://{cli_s3.bucket}/train/*' (or 's3://{cli_s3.bucket}/train/*.tfrecord')"
+    )
+
+
+def test_local_directory_is_a_usage_error_suggesting_a_glob(tmp_path: Path) -> None:
+    result = run_cli("count", str(tmp_path))
+    assert result.code == 2
+    assert result.one_error_line() == (
+        f"tfrecord-s3: error: {tmp_path} is a directory, not a file: to read the files in it, pass a glob such as "
+        f"'{tmp_path}/*' (or '{tmp_path}/*.tfrecord')"
+    )
+
+
+def test_unknown_profile_exits_2_naming_it(cli_s3: CliS3, tmp_path: Path) -> None:
+    env = {**cli_s3.env, "AWS_PROFILE": "nosuch"}
+    result = run_cli("count", f"s3://{cli_s3.bucket}/k.tfrecord", env=env)
+    assert result.code == 2
+    line = result.one_error_line()
+    assert line.startswith("tfrecord-s3: error: AWS_PROFILE='nosuch': no such profile in ")
+    assert line.endswith("create it (aws configure --profile nosuch) or set AWS_PROFILE to one that exists")
+
+
+def test_stopped_server_names_the_endpoint(cli_s3: CliS3) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**cli_s3.env, "S3_ENDPOINT": f"127.0.0.1:{port}", "S3_USE_HTTPS": "0"}
+    result = run_cli("count", f"s3://{cli_s3.bucket}/k.tfrecord", env=env)
+    assert result.code == 6
+    assert result.one_error_line() == (
+        f"tfrecord-s3: error: stat s3://{cli_s3.bucket}/k.tfrecord: cannot connect to http://127.0.0.1:{port} "
+        "(Connection refused): is a server listening there? Check S3_ENDPOINT (HOST:PORT) and S3_USE_HTTPS"
+    )
+
+
+@pytest.mark.parametrize("path", ["gs://bucket/train-0.tfrecord", "s3:/bucket/train-0.tfrecord"])
+def test_unsupported_or_mistyped_scheme_is_a_usage_error(path: str) -> None:
+    result = run_cli("count", path)
+    assert result.code == 2
+    line = result.one_error_line()
+    assert "(paths are local, file:// or s3://)" in line
+    if path.startswith("gs:"):
+        assert "S3_ENDPOINT=storage.googleapis.com:443" in line
+    else:
+        assert "did you mean 's3://bucket/train-0.tfrecord'?" in line

@@ -105,3 +105,58 @@ def test_writer_does_not_warn_when_name_and_compression_agree(
         with tfr.TFRecordWriter(str(tmp_path / name), ctype) as writer:
             writer.write(b"x")
     assert len(list(open_records(str(tmp_path / name), ctype))) == 1
+
+
+def test_local_directory_where_a_file_is_expected_suggests_a_glob(tmp_path: Path) -> None:
+    expected = (
+        f"{tmp_path} is a directory, not a file: to read the files in it, pass a glob such as "
+        f"'{tmp_path}/*' (or '{tmp_path}/*.tfrecord')"
+    )
+    with pytest.raises(tfr.ConfigError) as caught:
+        list(open_records(str(tmp_path)))
+    assert str(caught.value) == expected
+    with pytest.raises(tfr.ConfigError) as in_dataset:
+        list(TFRecordDataset(str(tmp_path)))
+    assert str(in_dataset.value) == expected
+
+
+SUPPORTED = "(paths are local, file:// or s3://)"
+GCS = (
+    "Google Cloud Storage is read through its S3 interoperability API: the same object as s3://bucket/a.tfrecord "
+    'with S3_ENDPOINT=storage.googleapis.com:443 and an HMAC key (README: "Google Cloud Storage (S3 '
+    'interoperability, HMAC keys)")'
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("gs://bucket/a.tfrecord", f"gs://bucket/a.tfrecord: the gs:// scheme is not supported {SUPPORTED}; {GCS}"),
+        (
+            "s3:/bucket/a.tfrecord",
+            f"'s3:/bucket/a.tfrecord' is not an s3:// URL: did you mean 's3://bucket/a.tfrecord'? {SUPPORTED}",
+        ),
+        (
+            "S3://bucket/a.tfrecord",
+            f"'S3://bucket/a.tfrecord' is not an s3:// URL: did you mean 's3://bucket/a.tfrecord'? {SUPPORTED}",
+        ),
+        (
+            "file:/tmp/a.tfrecord",
+            f"'file:/tmp/a.tfrecord' is not a file:// URL: did you mean 'file:///tmp/a.tfrecord'? {SUPPORTED}",
+        ),
+        ("hdfs://nn/a.tfrecord", f"hdfs://nn/a.tfrecord: the hdfs:// scheme is not supported {SUPPORTED}"),
+    ],
+)
+def test_other_schemes_are_refused_not_read_as_local_paths(path: str, message: str) -> None:
+    for call in (tfr.exists, tfr.stat, lambda p: list(open_records(p)), lambda p: list(TFRecordDataset(p))):
+        with pytest.raises(tfr.ConfigError) as caught:
+            call(path)
+        assert str(caught.value) == message
+
+
+def test_paths_with_colons_that_are_not_urls_stay_local(tmp_path: Path) -> None:
+    path = tmp_path / "run-12:30" / "a.tfrecord"
+    path.parent.mkdir()
+    path.write_bytes(BLOB)
+    assert len(list(open_records(str(path)))) == 50
+    assert tfr.exists(f"file://{path}")

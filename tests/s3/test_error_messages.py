@@ -1,0 +1,122 @@
+"""S3 errors that say what to do, against real servers on 127.0.0.1: moto (tests/conftest.py),
+a closed port, and moto spoken to in TLS although it serves plain HTTP."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+import tfrecord_s3 as tfr
+from tests.conftest import FAKE_KEY_ID, FAKE_SECRET, S3Env
+from tfrecord_s3.dataset import TFRecordDataset
+from tfrecord_s3.records.framing import encode_frame
+from tfrecord_s3.storage import s3_client
+
+CHECK = "is a server listening there? Check S3_ENDPOINT (HOST:PORT) and S3_USE_HTTPS"
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def use_endpoint(monkeypatch: pytest.MonkeyPatch, endpoint: str, https: str = "0") -> None:
+    monkeypatch.setenv("S3_ENDPOINT", endpoint)
+    monkeypatch.setenv("S3_USE_HTTPS", https)
+    monkeypatch.setenv("S3_CONNECT_TIMEOUT_MSEC", "2000")
+    s3_client.clear_client_cache()
+
+
+def assert_no_secret(error: BaseException) -> None:
+    assert FAKE_SECRET not in str(error)
+    assert FAKE_KEY_ID not in str(error)
+
+
+def test_stopped_server_names_the_endpoint_and_the_reason(s3_env: S3Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    port = closed_port()
+    use_endpoint(monkeypatch, f"127.0.0.1:{port}")
+    with pytest.raises(tfr.StorageError) as caught:
+        tfr.stat(s3_env.url("k.tfrecord"))
+    assert type(caught.value) is tfr.StorageError
+    assert str(caught.value) == (
+        f"stat {s3_env.url('k.tfrecord')}: cannot connect to http://127.0.0.1:{port} (Connection refused): {CHECK}"
+    )
+    assert_no_secret(caught.value)
+
+
+def test_endpoint_without_a_port_says_which_port_was_used(s3_env: S3Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", 80)) == 0:
+            pytest.skip("something listens on 127.0.0.1:80 here: no refused connection to provoke")
+    use_endpoint(monkeypatch, "127.0.0.1")
+    with pytest.raises(tfr.StorageError) as caught:
+        tfr.stat(s3_env.url("k.tfrecord"))
+    assert str(caught.value) == (
+        f"stat {s3_env.url('k.tfrecord')}: cannot connect to http://127.0.0.1:80 (Connection refused; "
+        f"the URL has no port, so the default 80 was used): {CHECK}"
+    )
+
+
+def test_https_to_a_plain_http_server_says_it_does_not_speak_tls(
+    s3_env: S3Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_endpoint(monkeypatch, f"127.0.0.1:{s3_env.port}", https="1")
+    with pytest.raises(tfr.StorageError) as caught:
+        tfr.stat(s3_env.url("k.tfrecord"))
+    assert str(caught.value) == (
+        f"stat {s3_env.url('k.tfrecord')}: https://127.0.0.1:{s3_env.port} does not speak TLS (it answered the "
+        "TLS handshake with something else, likely plain HTTP): set S3_USE_HTTPS=0, or give S3_ENDPOINT as an "
+        "http:// URL"
+    )
+    assert_no_secret(caught.value)
+
+
+def test_unknown_profile_is_a_config_error_naming_it(
+    s3_env: S3Env, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    config.write_text("[profile training]\nregion = us-east-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_PROFILE", "nosuch")
+    s3_client.clear_client_cache()
+    with pytest.raises(tfr.ConfigError) as caught:
+        tfr.stat(s3_env.url("k.tfrecord"))
+    assert str(caught.value) == (
+        f"AWS_PROFILE='nosuch': no such profile in {config} or {tmp_path / 'aws-empty'} (profiles found: "
+        "training); create it (aws configure --profile nosuch) or set AWS_PROFILE to one that exists"
+    )
+
+
+def test_bucket_without_a_key_is_not_a_file(s3_env: S3Env) -> None:
+    for path in (f"s3://{s3_env.bucket}", f"s3://{s3_env.bucket}/"):
+        with pytest.raises(tfr.ConfigError) as caught:
+            list(tfr.open_records(path))
+        assert str(caught.value) == (
+            f"{path} is a bucket, not a file: to read the files in it, pass a glob such as "
+            f"'s3://{s3_env.bucket}/*' (or 's3://{s3_env.bucket}/*.tfrecord')"
+        )
+
+
+@pytest.mark.parametrize("given", ["train", "train/"])
+def test_prefix_given_as_a_file_says_so_and_suggests_a_glob(s3_env: S3Env, given: str) -> None:
+    s3_env.put("train/part-0.tfrecord", encode_frame(b"x"))
+    path = s3_env.url(given)
+    expected = (
+        f"{path} is a prefix (a directory), not a file: to read the files in it, pass a glob such as "
+        f"'{s3_env.url('train/*')}' (or '{s3_env.url('train/*.tfrecord')}')"
+    )
+    with pytest.raises(tfr.ConfigError) as caught:
+        list(tfr.open_records(path))
+    assert str(caught.value) == expected
+    with pytest.raises(tfr.ConfigError) as in_dataset:
+        list(TFRecordDataset(path))
+    assert str(in_dataset.value) == expected
+    assert list(TFRecordDataset(s3_env.url("train/*"))) == [b"x"]  # the advice works
+
+
+def test_a_key_that_is_nothing_at_all_is_still_not_found(s3_env: S3Env) -> None:
+    with pytest.raises(tfr.ObjectNotFoundError, match="not found"):
+        list(tfr.open_records(s3_env.url("absent.tfrecord")))
