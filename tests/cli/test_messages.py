@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import fcntl
 import gzip
+import os
 import socket
+import struct
+import subprocess
+import sys
+import termios
 from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import CliS3, run_cli
+from tests.cli.conftest import REPO, CliS3, run_cli
 from tfrecord_s3.records.framing import encode_frame
 
 BLOB = b"".join(encode_frame(b"record %d" % i) for i in range(20))
@@ -105,3 +111,74 @@ def test_unsupported_or_mistyped_scheme_is_a_usage_error(path: str) -> None:
         assert "S3_ENDPOINT=storage.googleapis.com:443" in line
     else:
         assert "did you mean 's3://bucket/train-0.tfrecord'?" in line
+
+
+def run_on_terminal(*args: str) -> str:
+    """Run the command line with stdout and stderr on one pseudo-terminal, as in a shell;
+    returns everything the terminal received."""
+    master, slave = os.openpty()
+    # A new pseudo-terminal is 0 columns wide, where tqdm draws nothing: make it 100 x 40.
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen([sys.executable, "-m", "tfrecord_s3", *args], stdout=slave, stderr=slave, env=env, cwd=REPO)
+    os.close(slave)
+    received = bytearray()
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        received += chunk
+    os.close(master)
+    assert proc.wait(timeout=60) == 0, received.decode(errors="replace")
+    return received.decode(errors="replace").replace("\r\n", "\n")
+
+
+def test_result_lines_are_not_glued_to_the_progress_bar(tmp_path: Path) -> None:
+    paths = []
+    for i in range(4):
+        path = tmp_path / f"part-{i}.tfrecord"
+        path.write_bytes(BLOB)
+        paths.append(str(path))
+    screen = run_on_terminal("count", *paths)
+    assert "count:" in screen  # a bar was drawn (stdout is a terminal)
+    lines = screen.split("\n")
+    for path in paths:
+        [line] = [line for line in lines if line.rstrip().endswith(path)]
+        # What stays visible of the line: the text after the last carriage return.
+        assert line.split("\r")[-1].rstrip() == f"{20:>12}  {path}", repr(line)
+    [total] = [line for line in lines if "total (4 files)" in line]
+    assert total.split("\r")[-1].rstrip() == f"{80:>12}  total (4 files)"
+
+
+def test_version_names_the_compiled_kernels() -> None:
+    result = run_cli("--version")
+    assert result.code == 0
+    from tfrecord_s3 import __version__
+
+    first, *kernels = result.out.splitlines()
+    assert first == f"tfrecord-s3 {__version__}"
+    assert [line.split(":")[0].strip() for line in kernels] == [
+        "tfrecord_s3.records._native (record framing)",
+        "tfrecord_s3.decode._native (Example decoding)",
+    ]
+    off = run_cli("--version", env={"TFRECORD_S3_PURE_PYTHON": "1"}).out.splitlines()[1:]
+    assert all(line.endswith("pure Python") for line in off), off
+
+
+def test_version_says_when_the_kernels_are_not_built() -> None:
+    code = (
+        "import sys; sys.modules['tfrecord_s3.records._native'] = None; "
+        "sys.modules['tfrecord_s3.decode._native'] = None; "
+        "from tfrecord_s3.cli import main; sys.exit(main(['--version']))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True, timeout=60
+    ).stdout
+    assert out.splitlines()[1:] == [
+        f"  tfrecord_s3.{kind}._native ({what}): not built: pure Python (slower; install from source with a C "
+        "compiler to build it)"
+        for kind, what in (("records", "record framing"), ("decode", "Example decoding"))
+    ]
