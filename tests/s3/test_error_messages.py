@@ -120,3 +120,31 @@ def test_prefix_given_as_a_file_says_so_and_suggests_a_glob(s3_env: S3Env, given
 def test_a_key_that_is_nothing_at_all_is_still_not_found(s3_env: S3Env) -> None:
     with pytest.raises(tfr.ObjectNotFoundError, match="not found"):
         list(tfr.open_records(s3_env.url("absent.tfrecord")))
+
+
+def test_server_gone_between_head_and_get_names_the_endpoint(s3_env: S3Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    # HEAD answered by moto; the ranged GETs go to a port where nothing listens (the server
+    # "stopped"): the retries run out, and the error says why.
+    from tfrecord_s3.config import S3Config
+    from tfrecord_s3.storage.retry import RetryPolicy
+    from tfrecord_s3.storage.s3_path import S3Path
+    from tfrecord_s3.storage.s3_reader import S3RangeReader, head_object
+    from tfrecord_s3.storage.stream import BlockStream
+
+    url = s3_env.put("k.tfrecord", b"x" * 1000)
+    location = S3Path.parse(url)
+    head = head_object(location, S3Config.from_env())
+    port = closed_port()
+    gone = S3Config.from_env().replace(endpoint_url=f"http://127.0.0.1:{port}")
+    stream = BlockStream(
+        S3RangeReader(location, gone, head=head),
+        policy=RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.001),
+        sleep=lambda _: None,
+    )
+    with pytest.raises(tfr.RetriesExhaustedError) as caught:
+        stream.read(10)
+    stream.close()
+    assert str(caught.value) == (
+        f"read {url} at byte 0: gave up after 2 tries (1 retries on this stream): cannot connect to "
+        f"http://127.0.0.1:{port} (Connection refused): {CHECK}"
+    )
