@@ -78,7 +78,8 @@ class TFRecordIterableDataset(IterableDataset[Any]):
         self.seed = seed
         # In shared memory, so set_epoch() in the main process reaches DataLoader workers that
         # outlive an epoch (persistent_workers=True) and hold their own copy of the dataset.
-        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+        self._epoch = torch.zeros((), dtype=torch.int64)
+        self._epoch.share_memory_()  # type: ignore[no-untyped-call]
         # Validated here, so a bad value fails in the main process, not in a worker.
         self._template = TFRecordDataset(
             [],
