@@ -7,6 +7,7 @@ the worker process, after ``torch.distributed`` may have been initialised), neve
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -17,9 +18,9 @@ import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 
 from .dataset.dataset import DEFAULT_MAX_BYTES_IN_FLIGHT, TFRecordDataset
-from .dataset.decode_stage import decode, located
+from .dataset.decode_stage import Locator, decode, located
 from .dataset.files import resolve_filenames
-from .dataset.split import Assignment, iter_assignment, plan
+from .dataset.split import Assignment, iter_assignment, locate_in_parts, plan
 from .errors import ConfigError, DecodeError
 from .records.compression import DEFAULT_MAX_RATIO
 from .records.framing import DEFAULT_MAX_RECORD_BYTES
@@ -127,7 +128,7 @@ class TFRecordIterableDataset(IterableDataset[Any]):
 
     def __iter__(self) -> Iterator[Any]:
         parts = self.assignments()
-        reading = [self._template]  # the dataset being read, to name a record that fails to decode
+        reading: list[Locator] = [self._template.locate]  # to name a record that fails to decode
         records = self._records(parts, reading)
         if self.shuffle_buffer > 1:
             records = _shuffled(
@@ -149,25 +150,29 @@ class TFRecordIterableDataset(IterableDataset[Any]):
         if batch and not self.drop_last:
             yield self._emit(batch, reading[0])
 
-    def _emit(self, element: Any, reading: TFRecordDataset) -> Any:
+    def _emit(self, element: Any, locate: Locator) -> Any:
         """A record or a batch, decoded when there are ``features``; a DecodeError names the record."""
         if self.features is None:
             return element
         try:
             return to_torch(decode(element, self.features))
         except DecodeError as exc:
-            error = located(exc, element, self.features, reading.locate)
+            error = located(exc, element, self.features, locate)
         raise error from error.__cause__
 
-    def _records(self, parts: list[Assignment], reading: list[TFRecordDataset]) -> Iterator[bytes]:
+    def _records(self, parts: list[Assignment], reading: list[Locator]) -> Iterator[bytes]:
         if all(part.whole for part in parts):
             # Whole files: the prefetching, interleaving dataset does the reading.
             if parts:
-                reading[0] = self._template.with_files([part.path for part in parts])
-                yield from reading[0]
+                dataset = self._template.with_files([part.path for part in parts])
+                reading[0] = dataset.locate
+                yield from dataset
             return
-        for part in parts:
-            yield from iter_assignment(part, self._template.options)
+        options = self._template.options
+        for i, part in enumerate(parts):
+            # A record that fails to decode is looked for again in this part, then the earlier ones.
+            reading[0] = functools.partial(locate_in_parts, parts[i::-1], options)
+            yield from iter_assignment(part, options)
 
 
 def _shuffled(records: Iterator[bytes], size: int, rng: random.Random) -> Iterator[bytes]:

@@ -3,6 +3,7 @@ record's byte offset, in the main process and through DataLoader workers."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -55,3 +56,31 @@ def test_decode_error_from_a_worker_keeps_the_location_in_its_message(tmp_path: 
     with pytest.raises(tfr.DecodeError, match=f"{path} at byte {offset}, Could not parse example input"):
         for _ in loader:
             pass
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_decode_error_in_a_split_file_names_the_record(tmp_path: Path, gz: bool) -> None:
+    # One file, three readers: the file is cut into byte ranges (or, compressed, every third
+    # record) and each reader finds the failing record again in its own part.
+    import gzip
+
+    path = tmp_path / "one.tfrecord"
+    offset = write_file(path, bad=1500, n=2000)
+    if gz:
+        packed = tmp_path / "one.tfrecord.gz"
+        packed.write_bytes(gzip.compress(path.read_bytes()))
+        path.unlink()
+        path = packed
+    messages = []
+    for rank in range(3):
+        dataset = TFRecordIterableDataset(
+            str(path), features=SPEC, batch_size=16, rank=rank, world_size=3, shuffle_buffer=20, compression_type="auto"
+        )
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # compressed: "cannot be split by byte range"
+                for _ in dataset:
+                    pass
+        except tfr.DecodeError as exc:
+            messages.append((exc.path, exc.offset))
+    assert messages == [(str(path), offset)]  # exactly one reader holds it, and names it
