@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import random
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,7 +18,7 @@ import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 
 from .dataset.dataset import DEFAULT_MAX_BYTES_IN_FLIGHT, TFRecordDataset
-from .dataset.decode_stage import Locator, decode, located
+from .dataset.decode_stage import Locator, decoder, located
 from .dataset.files import resolve_filenames
 from .dataset.split import Assignment, iter_assignment, locate_in_parts, plan
 from .errors import ConfigError, DecodeError
@@ -137,25 +137,26 @@ class TFRecordIterableDataset(IterableDataset[Any]):
         if self.features is None and self.batch_size is None:
             yield from records
             return
+        decode = decoder(self.features)
         if self.batch_size is None:
             for record in records:
-                yield self._emit(record, reading[0])
+                yield self._emit(decode, record, reading[0])
             return
         batch: list[bytes] = []
         for record in records:
             batch.append(record)
             if len(batch) == self.batch_size:
-                yield self._emit(batch, reading[0])
+                yield self._emit(decode, batch, reading[0])
                 batch = []
         if batch and not self.drop_last:
-            yield self._emit(batch, reading[0])
+            yield self._emit(decode, batch, reading[0])
 
-    def _emit(self, element: Any, locate: Locator) -> Any:
+    def _emit(self, decode: Callable[[Any], Any], element: Any, locate: Locator) -> Any:
         """A record or a batch, decoded when there are ``features``; a DecodeError names the record."""
         if self.features is None:
             return element
         try:
-            return to_torch(decode(element, self.features))
+            return to_torch(decode(element))
         except DecodeError as exc:
             error = located(exc, element, self.features, locate)
         raise error from error.__cause__

@@ -22,13 +22,17 @@ _LOST = (
 )
 
 
-def decode(element: Any, features: Mapping[str, Any] | None) -> Any:
-    """A record -> a dict of arrays; a list of records (a batch) -> one dict of stacked arrays."""
+def decoder(features: Mapping[str, Any] | None) -> Callable[[Any], Any]:
+    """``element -> decoded``: a record -> a dict of arrays; a list of records (a batch) ->
+    one dict of stacked arrays."""
     from ..decode import parse_example, parse_example_batch
 
-    if isinstance(element, list):
-        return parse_example_batch(element, features)
-    return parse_example(element, features)
+    def decode(element: Any) -> Any:
+        if isinstance(element, list):
+            return parse_example_batch(element, features)
+        return parse_example(element, features)
+
+    return decode
 
 
 def located(exc: DecodeError, element: Any, features: Mapping[str, Any] | None, locate: Locator) -> DecodeError:
@@ -73,13 +77,13 @@ class DecodeStage(MapStage):
     """``parse_examples``: decodes each element; on failure names the record's file and offset."""
 
     def __init__(self, parent: Stage, features: Mapping[str, Any] | None) -> None:
-        super().__init__(parent, lambda element: decode(element, features))
+        super().__init__(parent, decoder(features))
         self._features = features
 
     def __next__(self) -> Any:
         element = next(self._parent)
         try:
-            return decode(element, self._features)
+            return self._fn(element)
         except DecodeError as exc:
             error = located(exc, element, self._features, source_locator(self._parent))
         raise error from error.__cause__
