@@ -84,3 +84,11 @@ def test_decode_error_in_a_split_file_names_the_record(tmp_path: Path, gz: bool)
         except tfr.DecodeError as exc:
             messages.append((exc.path, exc.offset))
     assert messages == [(str(path), offset)]  # exactly one reader holds it, and names it
+
+
+def test_a_directory_among_split_files_is_refused_not_read_as_empty(tmp_path: Path) -> None:
+    write_file(tmp_path / "a.tfrecord", bad=-1, n=10)
+    (tmp_path / "sub").mkdir()
+    dataset = TFRecordIterableDataset([str(tmp_path / "a.tfrecord"), str(tmp_path / "sub")], rank=0, world_size=4)
+    with pytest.raises(tfr.ConfigError, match=f"{tmp_path / 'sub'} is a directory, not a file"):
+        list(dataset)

@@ -19,6 +19,7 @@ from ..records.framing import FRAME_OVERHEAD
 from ..records.reader import open_record_stream, open_records
 from ..records.resync import find_record_start
 from ..storage import filesystem
+from ..storage.base import not_a_file
 from .prefetch import ReadOptions
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ def plan(
             stacklevel=3,
         )
         out.extend(Assignment(path, stride=readers, phase=reader) for path in packed)
-    sizes = [filesystem.stat(p, config=config).length for p in plain]
+    sizes = [_file_size(p, config) for p in plain]
     total = sum(sizes)
     lo, hi = total * reader // readers, total * (reader + 1) // readers
     base = 0
@@ -73,6 +74,13 @@ def plan(
             out.append(Assignment(path, start, None if end >= size else end))
         base += size
     return out
+
+
+def _file_size(path: str, config: S3Config | None) -> int:
+    info = filesystem.stat(path, config=config)
+    if info.is_directory:  # a directory would silently count as an empty file
+        raise not_a_file(path, "a prefix (a directory)" if filesystem.is_s3(path) else "a directory")
+    return info.length
 
 
 def iter_assignment(part: Assignment, options: ReadOptions) -> Iterator[bytes]:
