@@ -97,7 +97,7 @@ def test_stopped_server_names_the_endpoint(cli_s3: CliS3) -> None:
     assert result.code == 6
     assert result.one_error_line() == (
         f"tfrecord-s3: error: stat s3://{cli_s3.bucket}/k.tfrecord: cannot connect to http://127.0.0.1:{port} "
-        "(Connection refused): is a server listening there? Check S3_ENDPOINT (HOST:PORT) and S3_USE_HTTPS"
+        "(Connection refused): check that a server listens there, and S3_ENDPOINT (HOST:PORT) and S3_USE_HTTPS"
     )
 
 

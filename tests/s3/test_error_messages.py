@@ -14,7 +14,7 @@ from tfrecord_s3.dataset import TFRecordDataset
 from tfrecord_s3.records.framing import encode_frame
 from tfrecord_s3.storage import s3_client
 
-CHECK = "is a server listening there? Check S3_ENDPOINT (HOST:PORT) and S3_USE_HTTPS"
+CHECK = "check that a server listens there, and S3_ENDPOINT (HOST:PORT) and S3_USE_HTTPS"
 
 
 def closed_port() -> int:

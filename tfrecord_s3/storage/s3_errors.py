@@ -90,7 +90,7 @@ _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
 
 # Connection-level failures (no HTTP reply): what happened, in our words; botocore's own
 # fields (the endpoint URL, the OS error) add the detail. First match wins.
-_CHECK_ENDPOINT = "is a server listening there? Check S3_ENDPOINT (HOST:PORT) and S3_USE_HTTPS"
+_CHECK_ENDPOINT = "check that a server listens there, and S3_ENDPOINT (HOST:PORT) and S3_USE_HTTPS"
 _CONNECTION_FAULTS: tuple[tuple[type[BaseException], str, str], ...] = (
     (bce.ConnectTimeoutError, "connecting timed out", _CHECK_ENDPOINT + " (or raise S3_CONNECT_TIMEOUT_MSEC)"),
     (bce.ProxyConnectionError, "cannot connect to the proxy", "check HTTPS_PROXY / HTTP_PROXY"),
