@@ -3,7 +3,10 @@ a closed port, and moto spoken to in TLS although it serves plain HTTP."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -148,3 +151,71 @@ def test_server_gone_between_head_and_get_names_the_endpoint(s3_env: S3Env, monk
         f"read {url} at byte 0: gave up after 2 tries (1 retries on this stream): cannot connect to "
         f"http://127.0.0.1:{port} (Connection refused): {CHECK}"
     )
+
+
+@pytest.fixture
+def self_signed_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """An HTTPS server on 127.0.0.1 whose certificate no CA signed; (port, its cert file)."""
+    import datetime
+    import http.server
+    import ssl
+    import threading
+
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], cert_file
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_untrusted_certificate_says_which_setting_trusts_it(
+    s3_env: S3Env, monkeypatch: pytest.MonkeyPatch, self_signed_server: tuple[int, Path]
+) -> None:
+    port, cert_file = self_signed_server
+    use_endpoint(monkeypatch, f"127.0.0.1:{port}", https="1")
+    with pytest.raises(tfr.StorageError) as caught:
+        tfr.stat(s3_env.url("k.tfrecord"))
+    assert re.fullmatch(
+        re.escape(f"stat {s3_env.url('k.tfrecord')}: the TLS certificate of https://127.0.0.1:{port} did not verify (")
+        + r"self[- ]signed certificate"
+        + re.escape("): set S3_CA_FILE to the CA bundle that signed it (S3_VERIFY_SSL=0 skips the check)"),
+        str(caught.value),
+    ), str(caught.value)
+    # The advice works: with the CA file the handshake passes (this server then answers 501).
+    monkeypatch.setenv("S3_CA_FILE", str(cert_file))
+    s3_client.clear_client_cache()
+    with pytest.raises(tfr.StorageError) as trusted:
+        tfr.stat(s3_env.url("k.tfrecord"))
+    assert "TLS" not in str(trusted.value)
+    assert "(HTTP 501)" in str(trusted.value)
