@@ -16,15 +16,14 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 
-from .dataset.dataset import DEFAULT_MAX_BYTES_IN_FLIGHT, TFRecordDataset
+from .dataset.dataset import TFRecordDataset, TFRecordKeywords
 from .dataset.files import resolve_filenames
 from .dataset.split import Assignment, iter_assignment, plan
+from .dataset.stages import shuffled
 from .errors import ConfigError
-from .records.compression import DEFAULT_MAX_RATIO
-from .records.framing import DEFAULT_MAX_RECORD_BYTES
 
 if TYPE_CHECKING:
-    from .config import S3Config
+    from typing_extensions import Unpack
 
 __all__ = ["TFRecordIterableDataset", "to_torch"]
 
@@ -36,7 +35,8 @@ class TFRecordIterableDataset(IterableDataset[Any]):
     tensors (one per record, or one per batch of ``batch_size`` records, decoded batch-wise).
     ``rank``/``world_size`` default to ``torch.distributed``'s when it is initialised, else
     0 and 1. ``shuffle_files`` and ``shuffle_buffer`` reshuffle every epoch from ``seed``
-    and :meth:`set_epoch`.
+    and :meth:`set_epoch`. Every other keyword is :class:`TFRecordDataset`'s
+    (``compression_type``, ``num_parallel_reads``, ``verify_crc``, ``on_corrupt``, ...).
     """
 
     def __init__(
@@ -51,14 +51,7 @@ class TFRecordIterableDataset(IterableDataset[Any]):
         shuffle_files: bool = False,
         shuffle_buffer: int = 0,
         seed: int = 0,
-        compression_type: str | None = None,
-        num_parallel_reads: int | None = None,
-        verify_crc: bool = True,
-        on_corrupt: str = "raise",
-        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
-        max_decompression_ratio: float = DEFAULT_MAX_RATIO,
-        max_bytes_in_flight: int = DEFAULT_MAX_BYTES_IN_FLIGHT,
-        config: S3Config | None = None,
+        **reading: Unpack[TFRecordKeywords],
     ) -> None:
         super().__init__()
         if (rank is None) != (world_size is None):
@@ -78,18 +71,7 @@ class TFRecordIterableDataset(IterableDataset[Any]):
         self.seed = seed
         self.epoch = 0
         # Validated here, so a bad value fails in the main process, not in a worker.
-        self._template = TFRecordDataset(
-            [],
-            compression_type,
-            None,
-            num_parallel_reads,
-            verify_crc=verify_crc,
-            on_corrupt=on_corrupt,
-            max_record_bytes=max_record_bytes,
-            max_decompression_ratio=max_decompression_ratio,
-            max_bytes_in_flight=max_bytes_in_flight,
-            config=config,
-        )
+        self._template = TFRecordDataset([], **reading)
 
     def set_epoch(self, epoch: int) -> None:
         """Reshuffle for ``epoch`` (call before each epoch, as with DistributedSampler)."""
@@ -120,9 +102,7 @@ class TFRecordIterableDataset(IterableDataset[Any]):
         parts = self.assignments()
         records = self._records(parts)
         if self.shuffle_buffer > 1:
-            records = _shuffled(
-                records, self.shuffle_buffer, random.Random(f"{self.seed}:{self.epoch}:{self.reader()}")
-            )
+            records = shuffled(records, self.shuffle_buffer, random.Random(f"{self.seed}:{self.epoch}:{self.reader()}"))
         if self.features is None and self.batch_size is None:
             yield from records
             return
@@ -154,19 +134,6 @@ class TFRecordIterableDataset(IterableDataset[Any]):
             return
         for part in parts:
             yield from iter_assignment(part, self._template.options)
-
-
-def _shuffled(records: Iterator[bytes], size: int, rng: random.Random) -> Iterator[bytes]:
-    buffer: list[bytes] = []
-    for record in records:
-        if len(buffer) < size:
-            buffer.append(record)
-            continue
-        i = rng.randrange(size)
-        buffer[i], record = record, buffer[i]
-        yield record
-    rng.shuffle(buffer)
-    yield from buffer
 
 
 def to_torch(value: Any) -> Any:
