@@ -59,6 +59,7 @@ PIPELINES: dict[str, Callable[[], Dataset]] = {
     "take(-1)": lambda: RANGE(12).take(-1),
     "skip(-1)": lambda: RANGE(12).skip(-1),
     "repeat(-1)": lambda: RANGE(5).repeat(-1).take(17),
+    "repeat(-1) of a filter": lambda: RANGE(6).filter(lambda x: x > 3).repeat().take(7),
     "filter": lambda: RANGE(30).filter(lambda x: x % 3 != 1),
     "map": lambda: RANGE(20).map(lambda x: x * 2),
     "parallel map": lambda: RANGE(30).map(lambda x: x * 2, num_parallel_calls=3),

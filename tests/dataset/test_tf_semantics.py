@@ -72,6 +72,9 @@ def test_repeat_none_or_minus_one_is_forever_and_zero_is_nothing() -> None:
     assert elements(RANGE(3).repeat(None).take(7)) == [0, 1, 2, 0, 1, 2, 0]
     assert elements(RANGE(3).repeat(-1).take(10)) == [0, 1, 2] * 3 + [0]
     assert elements(RANGE(3).repeat(0)) == []
+    # forever over nothing ends, as in tf.data, rather than spinning
+    assert elements(RANGE(0).repeat()) == []
+    assert elements(RANGE(5).filter(lambda x: x > 9).repeat(-1)) == []
 
 
 def test_take_skip_repeat_on_records(records: tuple[list[str], list[bytes]]) -> None:

@@ -253,7 +253,10 @@ def to_rng_state(state: list[Any]) -> Any:
 
 
 class RepeatStage:
-    """Re-opens its parent ``count`` times (forever when None); each pass is an epoch."""
+    """Re-opens its parent ``count`` times (forever when None); each pass is an epoch.
+
+    As in tf.data, repeating forever ends after a pass that gave nothing (an empty input
+    would otherwise spin)."""
 
     kind = "repeat"
 
@@ -261,9 +264,11 @@ class RepeatStage:
         self._open_parent = open_parent
         self._count = count
         self._done = 0
+        self._gave = False  # in the current pass
         parent_state = None
         if state:
             self._done = int(state["done"])
+            self._gave = bool(state.get("gave", True))
             parent_state = state["parent"]
         self._parent: Stage | None = None
         if count is None or self._done < count:
@@ -275,20 +280,25 @@ class RepeatStage:
     def __next__(self) -> Any:
         while self._parent is not None:
             try:
-                return next(self._parent)
+                element = next(self._parent)
             except StopIteration:
                 self._parent.close()
                 self._done += 1
-                if self._count is not None and self._done >= self._count:
+                if (self._count is None and not self._gave) or (self._count is not None and self._done >= self._count):
                     self._parent = None
                     break
+                self._gave = False
                 self._parent = self._open_parent(None, self._done)
+            else:
+                self._gave = True
+                return element
         raise StopIteration
 
     def state(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "done": self._done,
+            "gave": self._gave,
             "parent": None if self._parent is None else self._parent.state(),
         }
 
