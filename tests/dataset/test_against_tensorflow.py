@@ -15,26 +15,12 @@ import numpy as np
 import pytest
 
 import tfrecord_s3 as tfr
+from tests.dataset.tf_pipelines import plain
 from tfrecord_s3 import Dataset
 
 TF_SIDE = Path(__file__).with_name("tf_pipelines.py")
 # (TensorFlow's elements, ours, {"files": paths, "inputs": each file's records})
 Compared = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
-
-
-def plain(value: Any) -> Any:
-    """As tf_pipelines.plain makes TensorFlow's elements: bytes as hex, arrays as lists."""
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, np.ndarray):
-        return [plain(v) for v in value.tolist()] if value.dtype == object else value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {key: plain(v) for key, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
 
 
 def ours(files: list[str], examples: str) -> dict[str, Dataset]:
