@@ -112,8 +112,9 @@ class _MixStage:
 
     kind = "mix"
 
-    def __init__(self, inputs: list[Stage], state: dict[str, Any] | None) -> None:
+    def __init__(self, inputs: list[Stage], stop_on_empty: bool, state: dict[str, Any] | None) -> None:
         self._inputs = inputs
+        self._stop_on_empty = stop_on_empty
         self._ended = [False] * len(inputs) if state is None else [bool(e) for e in state["ended"]]
         self._stopped = bool(state["stopped"]) if state is not None else False
         for stage, ended in zip(inputs, self._ended, strict=True):
@@ -124,6 +125,19 @@ class _MixStage:
         return self
 
     def __next__(self) -> Any:
+        while not self._stopped:
+            index = self._pick()
+            if index is None:
+                break
+            found, element = self._pull(index)
+            if found:
+                return element
+            if self._stop_on_empty:
+                break
+        return self._stop()
+
+    def _pick(self) -> int | None:
+        """The input to take the next element from; None: the mix has ended."""
         raise NotImplementedError
 
     def _pull(self, index: int) -> tuple[bool, Any]:
@@ -170,27 +184,18 @@ class _SampleStage(_MixStage):
         stop_on_empty: bool,
         state: dict[str, Any] | None,
     ) -> None:
-        super().__init__(inputs, state)
+        super().__init__(inputs, stop_on_empty, state)
         self._weights = weights
-        self._stop_on_empty = stop_on_empty
         self._rng = random.Random(secrets.randbits(63) if seed is None else f"sample:{seed}")
         if state is not None:
             self._rng.setstate(to_rng_state(state["rng"]))
 
-    def __next__(self) -> Any:
-        while not self._stopped:
-            live = [i for i, ended in enumerate(self._ended) if not ended and self._weights[i] > 0]
-            if self._stop_on_empty:
-                live = [i for i, w in enumerate(self._weights) if w > 0]
-            if not live:
-                break
-            index = self._rng.choices(live, weights=[self._weights[i] for i in live])[0]
-            found, element = self._pull(index)
-            if found:
-                return element
-            if self._stop_on_empty:
-                break
-        return self._stop()
+    def _pick(self) -> int | None:
+        # Stopping on an empty input: ended inputs stay in the draw (drawing one ends the mix).
+        live = [i for i, w in enumerate(self._weights) if w > 0 and (self._stop_on_empty or not self._ended[i])]
+        if not live:
+            return None
+        return self._rng.choices(live, weights=[self._weights[i] for i in live])[0]
 
     def _own_state(self) -> dict[str, Any]:
         return {"rng": from_rng_state(self._rng.getstate())}
@@ -200,22 +205,14 @@ class _ChooseStage(_MixStage):
     kind = "choose"
 
     def __init__(self, inputs: list[Stage], choices: Stage, stop_on_empty: bool, state: dict[str, Any] | None) -> None:
-        super().__init__([*inputs, choices], state)
+        super().__init__([*inputs, choices], stop_on_empty, state)
         self._count = len(inputs)
-        self._stop_on_empty = stop_on_empty
 
-    def __next__(self) -> Any:
-        while not self._stopped and not all(self._ended[: self._count]):
-            found, choice = self._pull(self._count)
-            if not found:
-                break
-            index = _index(choice, self._count)
-            found, element = self._pull(index)
-            if found:
-                return element
-            if self._stop_on_empty:
-                break
-        return self._stop()
+    def _pick(self) -> int | None:
+        if all(self._ended[: self._count]):
+            return None
+        found, choice = self._pull(self._count)
+        return _index(choice, self._count) if found else None
 
 
 def _index(choice: Any, count: int) -> int:
