@@ -27,6 +27,7 @@ def ours(files: list[str], examples: str) -> dict[str, Dataset]:
     records = tfr.TFRecordDataset
     spec = {"id": tfr.FixedLenFeature([], "int64"), "f": tfr.FixedLenFeature([2], "float32")}
     ragged = {"id": tfr.FixedLenFeature([], "int64"), "v": tfr.VarLenFeature("int64")}
+    dense = {"id": tfr.FixedLenFeature([], "int64"), "v": tfr.FixedLenSequenceFeature([], "int64", allow_missing=True)}
 
     def id_and_values(record: bytes) -> tuple[Any, Any]:
         parsed = tfr.parse_single_example(record, ragged)
@@ -49,6 +50,10 @@ def ours(files: list[str], examples: str) -> dict[str, Dataset]:
         .map(id_and_values)
         .padded_batch(3, padded_shapes=([], [6]), padding_values=(-1, -7)),
         "padded_batch_longest": records(examples).map(id_and_values).padded_batch(4, drop_remainder=True),
+        "padded_batch_dict": records(examples)
+        .map(lambda r: tfr.parse_single_example(r, dense))
+        .padded_batch(4, padding_values={"id": 0, "v": -1}),
+        "shard": records(files, num_parallel_reads=2).shard(3, 1),
         "choose_stop": tfr.choose_from_datasets([records(files[0]), records(files[1])], Dataset.range(2).repeat()),
         "choose_no_stop": tfr.choose_from_datasets(
             [records(files[0]), records(files[2])], Dataset.range(2).repeat(70), stop_on_empty_dataset=False
@@ -103,6 +108,8 @@ def compared(tf_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Compa
         "parse_batch_unbatch",
         "padded_batch",
         "padded_batch_longest",
+        "padded_batch_dict",
+        "shard",
         "choose_stop",
         "choose_no_stop",
     ],

@@ -39,6 +39,7 @@ def pipelines(files: list[str], examples: str) -> dict[str, Any]:
     records = tf.data.TFRecordDataset
     spec = {"id": tf.io.FixedLenFeature([], tf.int64), "f": tf.io.FixedLenFeature([2], tf.float32)}
     ragged = {"id": tf.io.FixedLenFeature([], tf.int64), "v": tf.io.VarLenFeature(tf.int64)}
+    dense = {"id": tf.io.FixedLenFeature([], tf.int64), "v": tf.io.FixedLenSequenceFeature([], tf.int64, True)}
 
     def id_and_values(record: Any) -> tuple[Any, Any]:
         parsed = tf.io.parse_single_example(record, ragged)
@@ -65,6 +66,10 @@ def pipelines(files: list[str], examples: str) -> dict[str, Any]:
             3, padded_shapes=([], [6]), padding_values=(tf.constant(-1, tf.int64), tf.constant(-7, tf.int64))
         ),
         "padded_batch_longest": records(examples).map(id_and_values).padded_batch(4, drop_remainder=True),
+        "padded_batch_dict": records(examples)
+        .map(lambda r: tf.io.parse_single_example(r, dense))
+        .padded_batch(4, padding_values={"id": tf.constant(0, tf.int64), "v": tf.constant(-1, tf.int64)}),
+        "shard": records(files, num_parallel_reads=2).shard(3, 1),
         "choose_stop": tf.data.Dataset.choose_from_datasets(
             [records(files[0]), records(files[1])], tf.data.Dataset.range(2).repeat()
         ),
