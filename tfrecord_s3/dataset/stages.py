@@ -221,7 +221,7 @@ class ShuffleStage(Child):
 
     def __init__(self, parent: Stage, buffer_size: int, seed: int, draw: int, state: dict[str, Any] | None) -> None:
         super().__init__(parent)
-        self.draw = int(state["draw"]) if state else draw
+        self.draw = int(state.get("draw", draw)) if state else draw
         self._buffer = ShuffleBuffer(buffer_size, random.Random(f"{seed}:{self.draw}"))
         if state:
             self._buffer.items = list(state["buffer"])
