@@ -231,3 +231,20 @@ def test_a_state_of_another_pipeline_is_refused() -> None:
     three.load_state_dict(mixed.state_dict())
     with pytest.raises(tfr.ConfigError, match="mixes 2 inputs"):
         list(three)
+
+
+def test_an_iteration_never_started_leaves_no_stage_thread() -> None:
+    # (a generator closed before its first next never runs its cleanup: start threads lazily)
+    threads = set(threading.enumerate())
+    ds = RANGE(50).map(lambda x: x, num_parallel_calls=2).prefetch(3)
+    it = iter(ds)
+    assert [next(it) for _ in range(4)] == [0, 1, 2, 3]
+    state = ds.state_dict()
+    it.close()  # type: ignore[attr-defined]
+    again = RANGE(50).map(lambda x: x, num_parallel_calls=2).prefetch(3)
+    again.load_state_dict(state)
+    unstarted = iter(again)
+    assert again.state_dict() == state  # restored, nothing pulled yet
+    unstarted.close()  # type: ignore[attr-defined]
+    del unstarted
+    assert not [t.name for t in set(threading.enumerate()) - threads if t.name.startswith("tfrecord-s3")]

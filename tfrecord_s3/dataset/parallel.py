@@ -63,8 +63,8 @@ class ParallelMapStage(Child):
         self._exhausted = False
         self._error: Exception | None = None
         self._closed = False
-        for element in (state or {}).get("pending", ()):
-            self._submit(element)
+        # Restored inputs are submitted at the first ``next``: no thread before iteration starts.
+        self._restored = list((state or {}).get("pending", ()))
 
     def _submit(self, element: Any) -> None:
         self._window.append((element, self._pool.submit(self._fn, element)))
@@ -73,6 +73,10 @@ class ParallelMapStage(Child):
         if self._closed:
             raise StopIteration
         window = self._window
+        if self._restored:
+            for element in self._restored:
+                self._submit(element)
+            self._restored = []
         while not self._exhausted and len(window) < self._depth:
             try:
                 element = next(self._parent)
@@ -94,7 +98,7 @@ class ParallelMapStage(Child):
         return result
 
     def _own_state(self) -> dict[str, Any]:
-        return {"pending": [element for element, _ in self._window]}
+        return {"pending": [*self._restored, *(element for element, _ in self._window)]}
 
     def close(self) -> None:
         if self._closed:
@@ -121,8 +125,8 @@ class PrefetchStage(Child):
         self._ended = False
         self._error: Exception | None = None
         self._closed = False
-        self._thread = threading.Thread(target=self._produce, name="tfrecord-s3-prefetch", daemon=True)
-        self._thread.start()
+        # Started by the first ``next``: an iteration that never starts leaves no thread.
+        self._thread: threading.Thread | None = None
 
     def _produce(self) -> None:
         cond = self._cond
@@ -152,6 +156,9 @@ class PrefetchStage(Child):
                     cond.notify_all()
 
     def __next__(self) -> Any:
+        if self._thread is None and not self._closed:
+            self._thread = threading.Thread(target=self._produce, name="tfrecord-s3-prefetch", daemon=True)
+            self._thread.start()
         with self._cond:
             while not self._items and not self._ended and self._error is None and not self._closed:
                 self._cond.wait()
@@ -175,4 +182,5 @@ class PrefetchStage(Child):
             self._cond.notify_all()
         with self._pulling:  # the thread is between two pulls: the parent is free to close
             self._parent.close()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
