@@ -76,11 +76,13 @@ def source_locator(stage: Any) -> Locator:
 class DecodeStage(MapStage):
     """``parse_examples``: decodes each element; on failure names the record's file and offset."""
 
-    def __init__(self, parent: Stage, features: Mapping[str, Any] | None) -> None:
-        super().__init__(parent, decoder(features))
+    def __init__(self, parent: Stage, features: Mapping[str, Any] | None, state: dict[str, Any] | None = None) -> None:
+        super().__init__(parent, decoder(features), state)
         self._features = features
 
     def __next__(self) -> Any:
+        if self._pending:  # elements a saved state held back: their origin is not known
+            return super().__next__()
         element = next(self._parent)
         try:
             return self._fn(element)
