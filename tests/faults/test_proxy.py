@@ -26,6 +26,7 @@ from botocore.exceptions import (
 from tests.faults.conftest import plain_s3_client
 from tests.faults.proxy import FaultProxy
 from tests.faults.schedule import Fault, default_storm_faults
+from tests.waiting import wait_until
 
 DATA = bytes((i * 7 + i // 256) % 256 for i in range(10_000))
 
@@ -419,7 +420,8 @@ def test_rules_change_while_requests_are_in_flight(fault_proxy: FaultProxy, faul
 
     with ThreadPoolExecutor(4) as pool:
         results = pool.map(fetch, range(8))
-        time.sleep(0.03)
+        # The first requests have been read (and given the drip) before the rules change.
+        assert wait_until(lambda: bool(fault_proxy.requests(method="GET")))
         fault_proxy.add_rule(Fault.slow_down(), method="GET", times=None)
         fault_proxy.clear_rules()
         fault_proxy.add_rule(Fault.internal_error(), method="GET", times=None)
