@@ -248,3 +248,18 @@ def test_an_iteration_never_started_leaves_no_stage_thread() -> None:
     unstarted.close()  # type: ignore[attr-defined]
     del unstarted
     assert not [t.name for t in set(threading.enumerate()) - threads if t.name.startswith("tfrecord-s3")]
+
+
+@pytest.mark.parametrize("batch", [None, 7])
+@pytest.mark.parametrize("parallel", [None, 3])
+def test_stats_count_every_record_handed_out_by_every_path(
+    files: list[str], batch: int | None, parallel: int | None
+) -> None:
+    # records one by one, runs sliced out of chunks, and whole rounds across files: one bookkeeping
+    ds = tfr.TFRecordDataset(files, num_parallel_reads=parallel)
+    pipeline = ds if batch is None else ds.batch(batch)
+    handed = [r for e in pipeline for r in ([e] if batch is None else e)]
+    sizes = [len(r) for f in files for r in tfr.tf_record_iterator(f)]
+    assert (ds.stats.records, ds.stats.bytes) == (len(handed), sum(sizes)) == (75, sum(map(len, handed)))
+    assert ds.stats.first_record_seconds is not None
+    assert 0 < ds.stats.first_record_seconds <= ds.stats.elapsed()

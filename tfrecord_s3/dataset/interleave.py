@@ -150,10 +150,7 @@ class InterleaveIterator:
                 item = chunk[pos]
                 if type(item) is bytes:
                     slot.pos = pos + 1
-                    slot.offset += len(item) + FRAME_OVERHEAD
-                    stats = self.stats
-                    stats.records += 1
-                    stats.bytes += len(item)
+                    self._book(slot, 1, len(item))
                     self._in_block += 1
                     if self._in_block >= self._block:
                         self._in_block = 0
@@ -168,7 +165,6 @@ class InterleaveIterator:
         of the prefetched chunks (a chunk is all records, or one marker): runs from one file,
         and with ``block_length=1`` whole rounds across the open files at once."""
         out: list[bytes] = []
-        stats = self.stats
         slots = self._slots
         block = self._block
         cycle = self._cycle
@@ -182,11 +178,8 @@ class InterleaveIterator:
                 run = min(count - len(out), block - self._in_block, len(chunk) - pos)
                 if run > 0 and type(chunk[pos]) is bytes:
                     piece = chunk[pos : pos + run]
-                    size = sum(map(len, piece))
                     slot.pos = pos + run
-                    slot.offset += size + FRAME_OVERHEAD * run
-                    stats.records += run
-                    stats.bytes += size
+                    self._book(slot, run, sum(map(len, piece)))
                     out.extend(piece)
                     self._in_block += run
                     if self._in_block >= block:
@@ -197,6 +190,16 @@ class InterleaveIterator:
             except StopIteration:
                 break
         return out
+
+    def _book(self, slot: _Slot, count: int, size: int) -> None:
+        """``count`` records of ``size`` bytes in all handed out from ``slot``: its position
+        moves past them, and the stats count them (the first one's time included)."""
+        slot.offset += size + FRAME_OVERHEAD * count
+        stats = self.stats
+        stats.records += count
+        stats.bytes += size
+        if stats.first_record_seconds is None:
+            stats.first_record_seconds = stats.elapsed()
 
     def _take_rounds(self, out: list[bytes], count: int) -> bool:
         """Append whole rounds (one record from each open file, in turn) while every file
@@ -210,16 +213,12 @@ class InterleaveIterator:
         if rounds < 1:
             return False
         pieces = []
-        stats = self.stats
         for slot in order:
             assert slot is not None
             piece = slot.chunk[slot.pos : slot.pos + rounds]
-            size = sum(map(len, piece))
             slot.pos += rounds
-            slot.offset += size + FRAME_OVERHEAD * rounds
-            stats.bytes += size
+            self._book(slot, rounds, sum(map(len, piece)))
             pieces.append(piece)
-        stats.records += rounds * self._cycle
         out.extend(chain.from_iterable(zip(*pieces, strict=True)))
         return True
 
@@ -236,15 +235,10 @@ class InterleaveIterator:
             item = slot.chunk[slot.pos]
             slot.pos += 1
             if type(item) is bytes:
-                slot.offset += len(item) + FRAME_OVERHEAD
+                self._book(slot, 1, len(item))
                 self._in_block += 1
                 if self._in_block >= self._block:
                     self._advance()
-                stats = self.stats
-                stats.records += 1
-                stats.bytes += len(item)
-                if stats.first_record_seconds is None:
-                    stats.first_record_seconds = stats.elapsed()
                 return item
             self._handle_marker(index, slot, item)
 
