@@ -20,18 +20,22 @@ from .encode import encode_example, encode_feature
 from .errors import (
     AccessDeniedError,
     ConfigError,
+    CorruptIndexError,
     CorruptRecordError,
     DecodeError,
+    IndexFileError,
     ObjectChangedError,
     ObjectNotFoundError,
     RecordError,
     RecordTooLargeError,
     ResponseError,
     RetriesExhaustedError,
+    StaleIndexError,
     StorageError,
     TFRecordS3Error,
     TruncatedRecordError,
 )
+from .random_access import TFRecordMapDataset
 from .records.reader import open_records, tf_record_iterator
 from .records.writer import TFRecordWriter
 from .storage.base import FileStatistics
@@ -42,6 +46,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AccessDeniedError",
     "ConfigError",
+    "CorruptIndexError",
     "CorruptRecordError",
     "Dataset",
     "DatasetStats",
@@ -49,6 +54,7 @@ __all__ = [
     "FileStatistics",
     "FixedLenFeature",
     "FixedLenSequenceFeature",
+    "IndexFileError",
     "ObjectChangedError",
     "ObjectNotFoundError",
     "RaggedFeature",
@@ -60,8 +66,10 @@ __all__ = [
     "RowLengths",
     "RowSplits",
     "S3Config",
+    "StaleIndexError",
     "StorageError",
     "TFRecordDataset",
+    "TFRecordMapDataset",
     "TFRecordS3Error",
     "TFRecordWriter",
     "TruncatedRecordError",
