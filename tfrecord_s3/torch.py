@@ -1,6 +1,6 @@
 """PyTorch: TFRecordIterableDataset, split across DataLoader workers and distributed ranks.
 
-The only module that imports torch. Who reads what is decided when iteration starts (in
+With ``tfrecord_s3/_torch``, the only modules that import torch. Who reads what is decided when iteration starts (in
 the worker process, after ``torch.distributed`` may have been initialised), never in
 ``__init__``: each record is read by exactly one (rank, worker) per epoch.
 """
@@ -11,11 +11,12 @@ import random
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
 import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 
+from ._torch.collate import collate
+from ._torch.map_dataset import TFRecordMapDataset
+from ._torch.tensors import as_tensors
 from .dataset.dataset import DEFAULT_MAX_BYTES_IN_FLIGHT, TFRecordDataset
 from .dataset.files import resolve_filenames
 from .dataset.split import Assignment, iter_assignment, plan
@@ -26,7 +27,7 @@ from .records.framing import DEFAULT_MAX_RECORD_BYTES
 if TYPE_CHECKING:
     from .config import S3Config
 
-__all__ = ["TFRecordIterableDataset", "to_torch"]
+__all__ = ["TFRecordIterableDataset", "TFRecordMapDataset", "collate", "to_torch"]
 
 
 class TFRecordIterableDataset(IterableDataset[Any]):
@@ -170,15 +171,6 @@ def _shuffled(records: Iterator[bytes], size: int, rng: random.Random) -> Iterat
 
 
 def to_torch(value: Any) -> Any:
-    """numpy arrays (also inside dicts, lists and tuples) as tensors; bytes left as they are."""
-    if isinstance(value, np.ndarray):
-        if value.dtype == object:
-            return value.tolist()
-        return torch.from_numpy(value)
-    if isinstance(value, dict):
-        return {k: to_torch(v) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return tuple(to_torch(v) for v in value)
-    if isinstance(value, list):
-        return [to_torch(v) for v in value]
-    return value
+    """numpy arrays (also inside dicts, lists and tuples) as tensors, numeric numpy scalars as
+    0-d tensors; bytes left as they are."""
+    return as_tensors(value)

@@ -128,9 +128,27 @@ def _open_stamped(path: str, config: S3Config | None) -> tuple[BinaryIO, DataSta
 def read_index(index_path: str, *, data_size: int | None = None, config: S3Config | None = None) -> RecordIndex:
     """Read an index in any of the three formats; CorruptIndexError if damaged,
     ObjectNotFoundError if absent."""
-    with filesystem.open(index_path, "rb", config=config) as stream:
-        data = stream.read()
-    return decode_index(data, path=index_path, data_size=data_size)
+    return decode_index(_read_small(index_path, config), path=index_path, data_size=data_size)
+
+
+def _read_small(path: str, config: S3Config | None) -> bytes:
+    # An index is small: on S3 one plain GET (no HEAD first, no ranges), retried by botocore.
+    if not filesystem.is_s3(path):
+        with filesystem.open(path, "rb") as stream:
+            return stream.read()
+    from ..config import S3Config
+    from ..storage.s3_client import get_client
+    from ..storage.s3_errors import translate
+    from ..storage.s3_path import S3Path
+
+    location = S3Path.parse(path)
+    try:
+        reply = get_client(config if config is not None else S3Config.from_env()).get_object(
+            Bucket=location.bucket, Key=location.key
+        )
+        return bytes(reply["Body"].read())
+    except Exception as exc:
+        raise translate(exc, location.url, "read") from exc
 
 
 def write_index(index: RecordIndex, index_path: str, *, text: bool = False, config: S3Config | None = None) -> None:

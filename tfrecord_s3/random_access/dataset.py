@@ -142,6 +142,10 @@ class TFRecordMapDataset:
         if self.features is not None:
             where = [(self.files[f], int(self._sources[f].index.offsets[r])) for f, r in wanted]
             items = decode_rows(records, self.features, where)
+        return self._finish(items)
+
+    def _finish(self, items: list[Any]) -> list[Any]:
+        """The last step of every item: ``transform`` (subclasses convert first)."""
         if self.transform is not None:
             items = [self.transform(item) for item in items]
         return items

@@ -7,6 +7,7 @@ descriptor or HEAD on first use, and check there that the file is still the one 
 from __future__ import annotations
 
 import os
+import threading
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..errors import StorageError
@@ -26,11 +27,14 @@ class Source:
         self.index = index
         self.index_path = index_path
         self._pid = -1
+        self._lock = threading.Lock()
 
     def read(self, start: int, end: int) -> bytes:
         if self._pid != os.getpid():
-            self._open()
-            self._pid = os.getpid()
+            with self._lock:  # several ranges of one file are fetched at once: open it once
+                if self._pid != os.getpid():
+                    self._open()
+                    self._pid = os.getpid()
         return self._read(start, end)
 
     def close(self) -> None:
@@ -39,8 +43,13 @@ class Source:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_pid"] = -1
+        state["_lock"] = None
         self._drop_handles(state)
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def _check(self, current: DataStamp) -> None:
         self.index.check_fresh(current, path=self.index_path, data_path=self.path)
