@@ -77,7 +77,10 @@ class TFRecordIterableDataset(IterableDataset[Any]):
         self.shuffle_files = shuffle_files
         self.shuffle_buffer = shuffle_buffer
         self.seed = seed
-        self.epoch = 0
+        # In shared memory, so set_epoch() in the main process reaches DataLoader workers that
+        # outlive an epoch (persistent_workers=True) and hold their own copy of the dataset.
+        self._epoch = torch.zeros((), dtype=torch.int64)
+        self._epoch.share_memory_()  # type: ignore[no-untyped-call]
         # Validated here, so a bad value fails in the main process, not in a worker.
         self._template = TFRecordDataset(
             [],
@@ -92,9 +95,14 @@ class TFRecordIterableDataset(IterableDataset[Any]):
             config=config,
         )
 
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
+
     def set_epoch(self, epoch: int) -> None:
-        """Reshuffle for ``epoch`` (call before each epoch, as with DistributedSampler)."""
-        self.epoch = epoch
+        """Reshuffle for ``epoch`` (call before each epoch, as with DistributedSampler; also
+        reaches persistent DataLoader workers)."""
+        self._epoch.fill_(epoch)
 
     def reader(self) -> tuple[int, int]:
         """(this reader's index, number of readers) for the current process and worker."""

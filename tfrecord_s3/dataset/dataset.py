@@ -44,9 +44,12 @@ _ON_CORRUPT = ("raise", "skip_record", "skip_file")
 _STATE_VERSION = 1
 
 
-def _live(top: Stage, box: _StateBox) -> Iterator[Any]:
-    """What ``iter(dataset)`` returns. Leaving the loop, an error, ``close()`` or garbage
-    collection all run the ``finally``: the final position is kept, every reader joined."""
+def _live(dataset: Dataset, stages: Any, box: _StateBox) -> Iterator[Any]:
+    """What ``iter(dataset)`` returns. Nothing is opened (no file, no thread) until the first
+    ``next()``. Leaving the loop, an error, ``close()`` or garbage collection all run the
+    ``finally``: the final position is kept, every reader joined."""
+    top = dataset._open(stages, 0)
+    box.top = top
     try:
         yield from top
     finally:
@@ -89,10 +92,10 @@ class Dataset:
     def __iter__(self) -> Iterator[Any]:
         pending, self._box.pending = self._box.pending, None
         stages = None if pending is None else pending["stages"]
-        top = self._open(stages, 0)
-        self._box.top = top
-        self._box.final_state = None
-        return _live(top, self._box)
+        self._box.top = None
+        # Until the first next() the position is where the iteration will start.
+        self._box.final_state = {"version": _STATE_VERSION, "stages": stages}
+        return _live(self, stages, self._box)
 
     def state_dict(self) -> dict[str, Any]:
         """The position of the live (or last) iterator: resume right after what it handed out."""

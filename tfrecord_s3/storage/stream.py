@@ -227,13 +227,18 @@ class BlockStream(io.RawIOBase):
             self._pos += len(block) - inner
         return b"".join(parts)
 
-    def close(self) -> None:
-        if self.closed:
-            return
+    def abort(self) -> None:
+        """From any thread: end every fetch in progress now (a stalled GET included) and
+        make further reads fail; the thread that owns the stream still calls ``close()``."""
         self._cancel.set()
         abort = getattr(self._reader, "abort", None)
         if abort is not None:
-            abort()  # unblock a GET stalled in recv(), so the join below is prompt
+            abort()  # unblock a GET stalled in recv()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.abort()  # so the join below is prompt
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
