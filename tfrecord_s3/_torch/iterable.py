@@ -72,9 +72,10 @@ class TFRecordIterableDataset(IterableDataset[Any]):
     number of batches (DDP never waits at an epoch's end for a rank that ran out); the last
     ``total % readers`` records of the epoch's order sit it out. The counts come from
     ``record_counts`` (one per file), else each file's index sidecar, else a first pass
-    over the files (made once, here). ``len()`` is this rank's number of items when the
-    counts are known (even steps, or whole files per reader); ``num_workers`` is the
-    DataLoader's, for ``len()`` only (its workers split the rank's share).
+    over the files (made once, here); :meth:`from_tfds_dir` takes them from TFDS metadata.
+    ``len()`` is this rank's number of items when the counts are known (even steps, or
+    whole files per reader); ``num_workers`` is the DataLoader's, for ``len()`` only (its
+    workers split the rank's share).
     """
 
     def __init__(
@@ -148,12 +149,22 @@ class TFRecordIterableDataset(IterableDataset[Any]):
         self._counts: list[int] | None = None
         self._indexes: list[RecordIndex | None] | None = None
         if record_counts is not None:
-            self._files = self._sorted_files()
-            if len(record_counts) != len(self._files):
-                raise ConfigError(f"record_counts: {len(record_counts)} counts for {len(self._files)} files")
-            self._counts = [int(c) for c in record_counts]
+            given = resolve_filenames(self.filenames, config=config)
+            if len(record_counts) != len(given):
+                raise ConfigError(f"record_counts: {len(record_counts)} counts for {len(given)} files")
+            count_of = dict(zip(given, (int(c) for c in record_counts), strict=True))
+            self._counts = [count_of[path] for path in self._sorted_files()]
         if even_steps:
             self._learn_counts()
+
+    @classmethod
+    def from_tfds_dir(cls, path: str, split: str = "train", **kwargs: Any) -> TFRecordIterableDataset:
+        """The shards of ``split`` in a TensorFlow Datasets directory (local or ``s3://``), with
+        their record counts from ``dataset_info.json``: ``len()`` and ``even_steps`` scan nothing."""
+        from ..tfds import read_tfds_split
+
+        info = read_tfds_split(path, split, config=kwargs.get("config"))
+        return cls(info.files, record_counts=info.counts, **kwargs)
 
     # epochs and readers ---------------------------------------------------------------
 

@@ -25,6 +25,7 @@ __all__ = [
     "build_index",
     "find_index",
     "read_index",
+    "read_small_file",
     "sidecar_path",
     "stamp_of",
     "write_index",
@@ -128,11 +129,12 @@ def _open_stamped(path: str, config: S3Config | None) -> tuple[BinaryIO, DataSta
 def read_index(index_path: str, *, data_size: int | None = None, config: S3Config | None = None) -> RecordIndex:
     """Read an index in any of the three formats; CorruptIndexError if damaged,
     ObjectNotFoundError if absent."""
-    return decode_index(_read_small(index_path, config), path=index_path, data_size=data_size)
+    return decode_index(read_small_file(index_path, config=config), path=index_path, data_size=data_size)
 
 
-def _read_small(path: str, config: S3Config | None) -> bytes:
-    # An index is small: on S3 one plain GET (no HEAD first, no ranges), retried by botocore.
+def read_small_file(path: str, *, config: S3Config | None = None) -> bytes:
+    """The whole of a small file (an index, a metadata file): on S3 one plain GET (no HEAD
+    first, no ranges), retried by botocore."""
     if not filesystem.is_s3(path):
         with filesystem.open(path, "rb") as stream:
             return stream.read()

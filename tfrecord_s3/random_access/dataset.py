@@ -100,6 +100,23 @@ class TFRecordMapDataset:
         self._starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self._ends = [src.index.ends() for src in self._sources]
 
+    @classmethod
+    def from_tfds_dir(cls, path: str, split: str = "train", **kwargs: Any) -> Any:
+        """The shards of ``split`` in a TensorFlow Datasets directory (local or ``s3://``);
+        each shard's index must agree with the record count ``dataset_info.json`` gives."""
+        from ..tfds import read_tfds_split
+
+        info = read_tfds_split(path, split, config=kwargs.get("config"))
+        dataset = cls(info.files, **kwargs)
+        for source, count in zip(dataset._sources, info.counts, strict=True):
+            if len(source.index) != count:
+                raise StaleIndexError(
+                    f"{source.index_path}: {len(source.index)} records indexed, {path}/dataset_info.json says {count}",
+                    path=source.index_path,
+                    data_path=source.path,
+                )
+        return dataset
+
     # the index of each file -------------------------------------------------------
 
     def _load(self, i: int, given: str | None, save: bool) -> tuple[str, tuple[RecordIndex, str]]:
