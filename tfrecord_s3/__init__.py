@@ -38,6 +38,7 @@ from .errors import (
 from .random_access import TFRecordMapDataset
 from .records.reader import open_records, tf_record_iterator
 from .records.writer import TFRecordWriter
+from .sharded import ShardedWriter
 from .storage.base import FileStatistics
 from .storage.filesystem import exists, glob, listdir, open, stat
 
@@ -66,6 +67,7 @@ __all__ = [
     "RowLengths",
     "RowSplits",
     "S3Config",
+    "ShardedWriter",
     "StaleIndexError",
     "StorageError",
     "TFRecordDataset",
