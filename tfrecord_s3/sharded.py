@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["ShardedWriter"]
 
 _TMP_MARK = ".tfrecord-s3-tmp-"
+_SINGLE_COPY_LIMIT = 5 * 1024**3
 
 
 @dataclass
@@ -188,7 +189,7 @@ class ShardedWriter:
             count = len(self._done)
             for shard in self._done:
                 final = self._final_name(shard.index, count)
-                self._rename(shard.path, final)
+                self._rename(shard.path, final, shard.size)
                 self._publish(shard, final)
         self._closed = True
         return self.paths
@@ -228,7 +229,7 @@ class ShardedWriter:
 
     # storage --------------------------------------------------------------------------
 
-    def _rename(self, source: str, target: str) -> None:
+    def _rename(self, source: str, target: str, size: int) -> None:
         if not filesystem.is_s3(source):
             os.replace(strip_file_scheme(source), strip_file_scheme(target))
             return
@@ -240,8 +241,12 @@ class ShardedWriter:
         client = get_client(self._config if self._config is not None else S3Config.from_env())
         src, dst = S3Path.parse(source), S3Path.parse(target)
         try:
-            # Managed copy: server-side, multipart for objects over 5 GB.
-            client.copy({"Bucket": src.bucket, "Key": src.key}, dst.bucket, dst.key)
+            # Server-side: one CopyObject up to S3's 5 GB limit (every S3-compatible store has
+            # it), boto3's managed multipart copy beyond.
+            if size <= _SINGLE_COPY_LIMIT:
+                client.copy_object(CopySource={"Bucket": src.bucket, "Key": src.key}, Bucket=dst.bucket, Key=dst.key)
+            else:
+                client.copy({"Bucket": src.bucket, "Key": src.key}, dst.bucket, dst.key)
             client.delete_object(Bucket=src.bucket, Key=src.key)
         except Exception as exc:
             raise translate(exc, target, "write") from exc

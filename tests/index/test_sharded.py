@@ -102,8 +102,9 @@ def test_s3_shards_upload_parts_in_parallel(s3_env: S3Env, s3_counter: HttpCount
     assert writer.paths == [s3_env.url(f"out/train-0000{i}-of-00002.tfrecord") for i in range(2)]
     assert read_back(writer.paths) == data
     assert s3_counter.counts["UploadPart"] == 6
-    # Two uploads, then two managed server-side copies to the final names (multipart over 8 MB).
-    assert s3_counter.counts["CompleteMultipartUpload"] == 4
+    # Two uploads, then two server-side copies to the final names.
+    assert s3_counter.counts["CompleteMultipartUpload"] == 2
+    assert s3_counter.counts["CopyObject"] == 2
     assert s3_counter.counts["DeleteObject"] == 2
     assert list_keys(s3_env) == sorted(
         [f"out/train-0000{i}-of-00002.tfrecord" for i in range(2)]

@@ -186,3 +186,24 @@ def test_pickles_without_open_files(tmp_path: Path) -> None:
     assert clone.__getitems__([19, 1]) == [everything[19], everything[1]]
     ds.close()
     clone.close()
+
+
+@pytest.mark.parametrize("name", golden.corrupted_files())
+def test_frames_in_fails_as_iter_frames_does(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if golden.corruption()["files"][name]["compression"]:
+        pytest.skip("compressed: never a random-access buffer")
+    import io
+
+    from tfrecord_s3.records.framing import frames_in, iter_frames
+
+    data = golden.corrupted_bytes(name)
+
+    def outcome(fn: object) -> tuple[type[BaseException], int | None]:
+        with pytest.raises(tfr.RecordError) as caught:
+            fn()  # type: ignore[operator]
+        return type(caught.value), caught.value.offset
+
+    streamed = outcome(lambda: list(iter_frames(io.BytesIO(data), path="p", start_offset=7)))
+    assert outcome(lambda: frames_in(data, path="p", start_offset=7)) == streamed
+    monkeypatch.setenv("TFRECORD_S3_PURE_PYTHON", "1")
+    assert outcome(lambda: frames_in(data, path="p", start_offset=7)) == streamed

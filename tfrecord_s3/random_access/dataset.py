@@ -13,7 +13,7 @@ never a wrong record.
 
 from __future__ import annotations
 
-import io
+import bisect
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +25,7 @@ from ..dataset.files import resolve_filenames
 from ..errors import ConfigError, StaleIndexError, TruncatedRecordError
 from ..index import RecordIndex, build_index, find_index, read_index, refuse_compressed, sidecar_path, stamp_of
 from ..index import write_index as _write_index
-from ..records.framing import DEFAULT_MAX_RECORD_BYTES, FRAME_OVERHEAD, iter_frames
+from ..records.framing import DEFAULT_MAX_RECORD_BYTES, FRAME_OVERHEAD, frames_in
 from .rows import decode_rows
 from .sources import Source, open_source
 from .spans import Span, coalesce
@@ -35,9 +35,13 @@ if TYPE_CHECKING:
 
 __all__ = ["TFRecordMapDataset"]
 
-DEFAULT_MAX_GAP = 256 * 1024
+# Bytes between two wanted records worth reading rather than making a second request: a
+# round trip to S3 costs far more than 256 KiB; a local pread little more than a page cache hit.
+S3_MAX_GAP = 256 * 1024
+LOCAL_MAX_GAP = 16 * 1024
 DEFAULT_MAX_SPAN = 16 * 1024 * 1024
 DEFAULT_CONCURRENCY = 8
+_FEW = 16
 
 
 class TFRecordMapDataset:
@@ -50,7 +54,8 @@ class TFRecordMapDataset:
 
     Without ``features`` an item is the record's ``bytes``; with a feature spec, the dict
     ``parse_example`` gives. ``transform`` is applied to each item last.
-    ``max_gap``: bytes between two wanted records below which one range holds both;
+    ``max_gap``: bytes between two wanted records below which one range holds both (None:
+    256 KiB on S3, 16 KiB locally);
     ``max_span``: the largest range merged; ``max_concurrency``: ranges fetched at once.
 
     Raises StaleIndexError when a file no longer matches its index, CorruptIndexError for a
@@ -68,12 +73,12 @@ class TFRecordMapDataset:
         verify_crc: bool = True,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
         save_index: bool = False,
-        max_gap: int = DEFAULT_MAX_GAP,
+        max_gap: int | None = None,
         max_span: int = DEFAULT_MAX_SPAN,
         max_concurrency: int = DEFAULT_CONCURRENCY,
         config: S3Config | None = None,
     ) -> None:
-        if max_gap < 0 or max_span < 1 or max_concurrency < 1:
+        if (max_gap is not None and max_gap < 0) or max_span < 1 or max_concurrency < 1:
             raise ConfigError("max_gap must be >= 0, max_span and max_concurrency >= 1")
         files = resolve_filenames(filenames, config=config)
         if index is not None:
@@ -98,6 +103,7 @@ class TFRecordMapDataset:
         self._sources: list[Source] = [open_source(path, idx, where, config) for path, (idx, where) in loaded]
         counts = np.array([len(src.index) for src in self._sources], dtype=np.int64)
         self._starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self._starts_list: list[int] = self._starts.tolist()
         self._ends = [src.index.ends() for src in self._sources]
 
     @classmethod
@@ -181,15 +187,27 @@ class TFRecordMapDataset:
             by_file.setdefault(file, []).append(record)
         spans: list[Span] = []
         for file, records in by_file.items():
-            unique = np.unique(np.array(records, dtype=np.int64))
-            offsets = self._sources[file].index.offsets
+            source = self._sources[file]
+            gap = self.max_gap if self.max_gap is not None else S3_MAX_GAP if source.remote else LOCAL_MAX_GAP
             spans.extend(
-                coalesce(file, unique, offsets, self._ends[file], max_gap=self.max_gap, max_span=self.max_span)
+                coalesce(
+                    file,
+                    sorted(set(records)),
+                    source.index.offsets,
+                    self._ends[file],
+                    max_gap=gap,
+                    max_span=self.max_span,
+                )
             )
+        # Remote ranges are fetched concurrently (latency); local ones in this thread, where
+        # a pread costs less than a hand-off to another thread.
+        remote = [span for span in spans if self._sources[span.file].remote]
+        local = [span for span in spans if not self._sources[span.file].remote]
         fetched: dict[tuple[int, int], bytes] = {}
-        for span, records_in_span in zip(spans, self._map(self._read_span, spans), strict=True):
-            for k, record in enumerate(records_in_span):
-                fetched[span.file, span.first + k] = record
+        for group, results in ((remote, self._map(self._read_span, remote)), (local, map(self._read_span, local))):
+            for span, records_in_span in zip(group, results, strict=True):
+                for k, record in enumerate(records_in_span):
+                    fetched[span.file, span.first + k] = record
         return [fetched[key] for key in wanted]
 
     def locate(self, index: int) -> tuple[str, int]:
@@ -221,6 +239,18 @@ class TFRecordMapDataset:
 
     def _locate(self, indices: Sequence[int]) -> list[tuple[int, int]]:
         n = len(self)
+        if len(indices) <= _FEW:  # numpy's per-call cost is more than the work for a few
+            starts = self._starts_list
+            out = []
+            for i in indices:
+                i = int(i)
+                if not -n <= i < n:
+                    raise IndexError(f"index {i} out of range for {n} records")
+                if i < 0:
+                    i += n
+                file = bisect.bisect_right(starts, i) - 1
+                out.append((file, i - starts[file]))
+            return out
         wanted = np.array([int(i) for i in indices], dtype=np.int64)
         bad = np.flatnonzero((wanted < -n) | (wanted >= n))
         if len(bad):
@@ -234,27 +264,25 @@ class TFRecordMapDataset:
         """The records ``span.first .. span.last`` of one file, checked against its index."""
         source = self._sources[span.file]
         data = source.read(span.start, span.end)
-        offsets = source.index.offsets
-        expected = span.last - span.first + 1
-        records: list[bytes] = []
-        offset = span.start
-        frames = iter_frames(
-            io.BytesIO(data),
-            path=source.path,
-            verify_crc=self.verify_crc,
-            max_record_bytes=self.max_record_bytes,
-            start_offset=span.start,
-        )
         try:
-            for record in frames:
-                number = span.first + len(records)
-                if number > span.last or int(offsets[number]) != offset:
-                    raise self._misplaced(source, number, offset)
-                records.append(record)
-                offset += len(record) + FRAME_OVERHEAD
+            records = frames_in(
+                data,
+                path=source.path,
+                verify_crc=self.verify_crc,
+                max_record_bytes=self.max_record_bytes,
+                start_offset=span.start,
+            )
         except TruncatedRecordError as exc:
-            raise self._misplaced(source, span.first + len(records), offset) from exc
-        if len(records) != expected:  # pragma: no cover - the framing covers every byte of the span
+            # The span ends where the index says a record ends: a frame running past it
+            # means the index does not describe this file.
+            raise self._misplaced(source, span.first, exc.offset or span.start) from exc
+        offsets = source.index.offsets
+        offset = span.start
+        for k, record in enumerate(records):
+            if span.first + k > span.last or int(offsets[span.first + k]) != offset:
+                raise self._misplaced(source, span.first + k, offset)
+            offset += len(record) + FRAME_OVERHEAD
+        if len(records) != span.last - span.first + 1:  # pragma: no cover - the frames cover the span
             raise self._misplaced(source, span.first + len(records), offset)
         return records
 

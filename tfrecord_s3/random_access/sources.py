@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 class Source:
     """Reads ``[start, end)`` of ``path``; opened lazily once per process."""
 
+    remote = False  # whether a read is a network round trip (worth overlapping with others)
+
     def __init__(self, path: str, index: RecordIndex, index_path: str) -> None:
         self.path = path
         self.index = index
@@ -106,6 +108,8 @@ class LocalSource(Source):
 
 
 class S3Source(Source):
+    remote = True
+
     def __init__(self, path: str, index: RecordIndex, index_path: str, config: S3Config) -> None:
         super().__init__(path, index, index_path)
         self._config = config
