@@ -16,6 +16,7 @@ shuffle buffer, so taking one after every batch costs nothing.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
@@ -25,18 +26,19 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 
-from ..dataset.dataset import DEFAULT_MAX_BYTES_IN_FLIGHT, TFRecordDataset
+from ..dataset.dataset import TFRecordDataset, TFRecordKeywords
+from ..dataset.decode_stage import Locator, decoder, located
 from ..dataset.files import resolve_filenames
-from ..dataset.split import Assignment, iter_assignment, plan
-from ..errors import ConfigError
-from ..random_access.even import iter_run, plan_runs, share
-from ..records.compression import DEFAULT_MAX_RATIO
-from ..records.framing import DEFAULT_MAX_RECORD_BYTES
+from ..dataset.split import Assignment, iter_assignment, locate_in_parts, plan
+from ..dataset.stages import shuffled
+from ..errors import ConfigError, DecodeError
+from ..random_access.even import RecordRun, iter_run, plan_runs, share
 from ..records.reader import open_records
 from .tensors import as_tensors, check_ragged
 
 if TYPE_CHECKING:
-    from ..config import S3Config
+    from typing_extensions import Unpack
+
     from ..index import RecordIndex
 
 __all__ = ["TFRecordIterableDataset"]
@@ -52,6 +54,8 @@ class _Progress:
         self.reader = reader
         self.records = records
         self.source: TFRecordDataset | None = None
+        # Names a record that fails to decode: (path, offset) of records just handed out.
+        self.locate: Locator = lambda records: [None] * len(records)
 
 
 class TFRecordIterableDataset(IterableDataset[Any]):
@@ -66,7 +70,8 @@ class TFRecordIterableDataset(IterableDataset[Any]):
 
     ``rank``/``world_size`` default to ``torch.distributed``'s when it is initialised, else
     0 and 1. ``shuffle_files`` and ``shuffle_buffer`` reshuffle every epoch from ``seed``
-    and :meth:`set_epoch`.
+    and :meth:`set_epoch`. Every other keyword is :class:`TFRecordDataset`'s
+    (``compression_type``, ``num_parallel_reads``, ``verify_crc``, ``on_corrupt``, ...).
 
     ``even_steps=True``: every (rank, worker) reads the same number of records, so the same
     number of batches (DDP never waits at an epoch's end for a rank that ran out); the last
@@ -95,14 +100,7 @@ class TFRecordIterableDataset(IterableDataset[Any]):
         num_workers: int = 0,
         ragged: str = "ragged",
         transform: Callable[[Any], Any] | None = None,
-        compression_type: str | None = None,
-        num_parallel_reads: int | None = None,
-        verify_crc: bool = True,
-        on_corrupt: str = "raise",
-        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
-        max_decompression_ratio: float = DEFAULT_MAX_RATIO,
-        max_bytes_in_flight: int = DEFAULT_MAX_BYTES_IN_FLIGHT,
-        config: S3Config | None = None,
+        **reading: Unpack[TFRecordKeywords],
     ) -> None:
         super().__init__()
         if (rank is None) != (world_size is None):
@@ -133,23 +131,12 @@ class TFRecordIterableDataset(IterableDataset[Any]):
         self._progress: _Progress | None = None
         self._pending: dict[str, Any] | None = None
         # Validated here, so a bad value fails in the main process, not in a worker.
-        self._template = TFRecordDataset(
-            [],
-            compression_type,
-            None,
-            num_parallel_reads,
-            verify_crc=verify_crc,
-            on_corrupt=on_corrupt,
-            max_record_bytes=max_record_bytes,
-            max_decompression_ratio=max_decompression_ratio,
-            max_bytes_in_flight=max_bytes_in_flight,
-            config=config,
-        )
+        self._template = TFRecordDataset([], **reading)
         self._files: list[str] | None = None
         self._counts: list[int] | None = None
         self._indexes: list[RecordIndex | None] | None = None
         if record_counts is not None:
-            given = resolve_filenames(self.filenames, config=config)
+            given = resolve_filenames(self.filenames, config=self._template.options.config)
             if len(record_counts) != len(given):
                 raise ConfigError(f"record_counts: {len(record_counts)} counts for {len(given)} files")
             count_of = dict(zip(given, (int(c) for c in record_counts), strict=True))
@@ -334,7 +321,7 @@ class TFRecordIterableDataset(IterableDataset[Any]):
         records = self._records(epoch, reader, progress, source_state)
         if self.shuffle_buffer > 1:
             rng = random.Random(f"{self.seed}:{epoch}:{reader}")
-            records = _shuffled(records, self.shuffle_buffer, rng)
+            records = shuffled(records, self.shuffle_buffer, rng)
         if skip and source_state is None:
             # Replay this reader's deterministic stream up to where the state was taken.
             records = islice(records, skip, None)
@@ -351,7 +338,9 @@ class TFRecordIterableDataset(IterableDataset[Any]):
             _, order = self._epoch_files(epoch)
             counts = [self._counts[i] for i in order]
             indexes = [self._indexes[i] for i in order]
-            for run in plan_runs(files, counts, reader[0], reader[1], indexes):
+            runs = plan_runs(files, counts, reader[0], reader[1], indexes)
+            for i, run in enumerate(runs):
+                progress.locate = functools.partial(locate_in_parts, [_as_part(r) for r in runs[i::-1]], options)
                 yield from iter_run(run, options)
             return
         parts = plan(files, reader[0], reader[1], compression_type=options.compression_type, config=options.config)
@@ -365,9 +354,12 @@ class TFRecordIterableDataset(IterableDataset[Any]):
                 if source_state is not None:
                     source.load_state_dict(source_state)
                 progress.source = source
+            progress.locate = source.locate
             yield from source
             return
-        for part in parts:
+        for i, part in enumerate(parts):
+            # A record that fails to decode is looked for again in this part, then the earlier ones.
+            progress.locate = functools.partial(locate_in_parts, parts[i::-1], options)
             yield from iter_assignment(part, options)
 
     def _emit(self, records: Iterator[bytes], progress: _Progress) -> Iterator[Any]:
@@ -377,11 +369,10 @@ class TFRecordIterableDataset(IterableDataset[Any]):
                 progress.records += 1
                 yield record if transform is None else transform(record)
             return
-        from ..decode import parse_example, parse_example_batch
-
+        decode = decoder(self.features)
         if self.batch_size is None:
             for record in records:
-                item = as_tensors(parse_example(record, self.features), ragged=self.ragged)
+                item = self._decoded(decode, record, progress.locate)
                 progress.records += 1
                 yield item if transform is None else transform(item)
             return
@@ -389,21 +380,22 @@ class TFRecordIterableDataset(IterableDataset[Any]):
             batch = list(islice(records, self.batch_size))
             if not batch or (self.drop_last and len(batch) < self.batch_size):
                 return
-            out: Any = batch
-            if self.features is not None:
-                out = as_tensors(parse_example_batch(batch, self.features), ragged=self.ragged)
+            out = self._decoded(decode, batch, progress.locate)
             progress.records += len(batch)
             yield out if transform is None else transform(out)
 
+    def _decoded(self, decode: Callable[[Any], Any], element: Any, locate: Locator) -> Any:
+        """A record or a batch, decoded and as tensors when there are ``features``; a
+        DecodeError names the record."""
+        if self.features is None:
+            return element
+        try:
+            return as_tensors(decode(element), ragged=self.ragged)
+        except DecodeError as exc:
+            error = located(exc, element, self.features, locate)
+        raise error from error.__cause__
 
-def _shuffled(records: Iterator[bytes], size: int, rng: random.Random) -> Iterator[bytes]:
-    buffer: list[bytes] = []
-    for record in records:
-        if len(buffer) < size:
-            buffer.append(record)
-            continue
-        i = rng.randrange(size)
-        buffer[i], record = record, buffer[i]
-        yield record
-    rng.shuffle(buffer)
-    yield from buffer
+
+def _as_part(run: RecordRun) -> Assignment:
+    """The part of a file a run covers, for locating a record in it again."""
+    return Assignment(run.path, start=run.offset or 0)

@@ -29,7 +29,7 @@ from typing import Protocol, runtime_checkable
 from ..errors import ResponseError, RetriesExhaustedError, StorageError
 from .base import RangeReader
 from .retry import Backoff, RetryPolicy
-from .s3_errors import Fault, ShortBodyError, classify, translate
+from .s3_errors import Fault, ShortBodyError, classify, connection_detail, translate
 
 __all__ = ["DEFAULT_BLOCK_SIZE", "BlockStream", "IntoRangeReader", "StreamCounters", "StreamingRangeReader"]
 
@@ -45,7 +45,7 @@ def _describe(exc: BaseException) -> str:
         code = (response.get("Error") or {}).get("Code", "")
         status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode", "")
         return f"{type(exc).__name__} {code} (HTTP {status})"
-    return type(exc).__name__
+    return connection_detail(exc) or type(exc).__name__
 
 
 @runtime_checkable
