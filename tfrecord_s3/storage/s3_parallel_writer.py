@@ -32,6 +32,18 @@ class ParallelS3Writer(S3Writer):
         self._pool: ThreadPoolExecutor | None = None
         self._concurrency = concurrency
         self._pending: list[Future[dict[str, Any]]] = []
+        self._reported = False
+
+    def _raise_if_failed(self) -> None:
+        # A part that failed in the background: the caller gets that error itself first
+        # (it has not seen it yet), then, as with S3Writer, "aborted after an earlier error".
+        failed = self._failed
+        if failed is not None and not self._reported:
+            self._reported = True
+            self._wait()
+            self._abort_upload()
+            raise failed
+        super()._raise_if_failed()
 
     def _upload_part(self, part: bytes) -> None:
         loc = self._location
@@ -41,6 +53,7 @@ class ParallelS3Writer(S3Writer):
             except Exception as exc:
                 error = translate(exc, self.path, "write")
                 self._failed = error
+                self._reported = True  # raised to the caller right here
                 raise error from exc
             self._upload_id = str(created["UploadId"])
         self._raise_if_failed()
