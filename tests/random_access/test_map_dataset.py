@@ -188,10 +188,10 @@ def test_pickles_without_open_files(tmp_path: Path) -> None:
     clone.close()
 
 
-@pytest.mark.parametrize("name", golden.corrupted_files())
+@pytest.mark.parametrize(
+    "name", [n for n in golden.corrupted_files() if not golden.corruption()["files"][n]["compression"]]
+)
 def test_frames_in_fails_as_iter_frames_does(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    if golden.corruption()["files"][name]["compression"]:
-        pytest.skip("compressed: never a random-access buffer")
     import io
 
     from tfrecord_s3.records.framing import frames_in, iter_frames
