@@ -19,21 +19,26 @@ from .encode import encode_example, encode_feature
 from .errors import (
     AccessDeniedError,
     ConfigError,
+    CorruptIndexError,
     CorruptRecordError,
     DecodeError,
+    IndexFileError,
     ObjectChangedError,
     ObjectNotFoundError,
     RecordError,
     RecordTooLargeError,
     ResponseError,
     RetriesExhaustedError,
+    StaleIndexError,
     StorageError,
     TFRecordS3Error,
     TruncatedRecordError,
 )
 from .parsing import parse_example, parse_single_example
+from .random_access import TFRecordMapDataset
 from .records.reader import open_records, tf_record_iterator
 from .records.writer import TFRecordWriter
+from .sharded import ShardedWriter
 from .storage.base import FileStatistics
 from .storage.filesystem import exists, glob, listdir, open, stat
 
@@ -43,6 +48,7 @@ __all__ = [
     "AUTOTUNE",
     "AccessDeniedError",
     "ConfigError",
+    "CorruptIndexError",
     "CorruptRecordError",
     "Dataset",
     "DatasetStats",
@@ -50,6 +56,7 @@ __all__ = [
     "FileStatistics",
     "FixedLenFeature",
     "FixedLenSequenceFeature",
+    "IndexFileError",
     "ObjectChangedError",
     "ObjectNotFoundError",
     "RaggedFeature",
@@ -61,8 +68,11 @@ __all__ = [
     "RowLengths",
     "RowSplits",
     "S3Config",
+    "ShardedWriter",
+    "StaleIndexError",
     "StorageError",
     "TFRecordDataset",
+    "TFRecordMapDataset",
     "TFRecordS3Error",
     "TFRecordWriter",
     "TruncatedRecordError",

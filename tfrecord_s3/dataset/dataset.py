@@ -459,6 +459,14 @@ class TFRecordDataset(Dataset):
             config=config,
         )
 
+    @classmethod
+    def from_tfds_dir(cls, path: str, split: str = "train", **kwargs: Any) -> TFRecordDataset:
+        """The shards of ``split`` of a TensorFlow Datasets directory (local or ``s3://``), in
+        order, as listed by its ``dataset_info.json``; ``kwargs`` as for the constructor."""
+        from ..tfds import read_tfds_split
+
+        return cls(read_tfds_split(path, split, config=kwargs.get("config")).files, **kwargs)
+
     @property
     def files(self) -> list[str]:
         """The resolved list of files (globs expanded on first use)."""

@@ -82,6 +82,43 @@ def iter_frames(
     return loop(stream, path, verify_crc, max_record_bytes, start_offset, on_data_error)
 
 
+def frames_in(
+    buffer: bytes,
+    *,
+    path: str = "<buffer>",
+    verify_crc: bool = True,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    start_offset: int = 0,
+) -> list[bytes]:
+    """The records of ``buffer``, which must hold whole frames only (a byte range of a file
+    between two record boundaries, as an index gives). Checks and errors as :func:`iter_frames`
+    (offsets from ``start_offset``), without its stream machinery: one kernel call."""
+    if not native_available():
+        return list(
+            iter_frames(
+                io.BytesIO(buffer),
+                path=path,
+                verify_crc=verify_crc,
+                max_record_bytes=max_record_bytes,
+                start_offset=start_offset,
+            )
+        )
+    records, end, status, length = _native.scan(buffer, 0, len(buffer), verify_crc, max_record_bytes)
+    offset = start_offset + end
+    if status == _native.NEED_MORE:
+        have = len(buffer) - end
+        if not have:
+            return records
+        if have < HEADER_BYTES:
+            raise _truncated(path, offset, f"{have} bytes where a 12-byte record header should be")
+        raise _truncated(path, offset, _cut_detail(length, have - HEADER_BYTES))
+    if status == _native.DATA_CRC:
+        raise _data_crc_error(path, offset)
+    if status == _native.LENGTH_CRC:
+        raise _corrupt(path, offset, "length", "length CRC mismatch")
+    raise _too_large(path, offset, length, max_record_bytes)
+
+
 def _iter_frames_python(
     stream: BinaryIO,
     path: str,

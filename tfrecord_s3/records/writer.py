@@ -24,9 +24,19 @@ class TFRecordWriter:
     ``compression_type``: None / "" / "GZIP" / "ZLIB" / "auto", or an object with a
     ``compression_type`` attribute (TensorFlow's ``TFRecordOptions``). On S3 the file is a
     multipart upload, visible only after ``close()``.
+
+    ``index=True`` also writes our record index beside the file (``<path>.tfrecord-s3.idx``)
+    when it is closed, or to the path given as ``index=``; uncompressed files only.
     """
 
-    def __init__(self, path: str, compression_type: object = None, *, config: S3Config | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        compression_type: object = None,
+        *,
+        index: bool | str = False,
+        config: S3Config | None = None,
+    ) -> None:
         ctype: str | None = (
             compression_type
             if compression_type is None or isinstance(compression_type, str)
@@ -36,6 +46,15 @@ class TFRecordWriter:
         if not compression:
             _warn_if_named_compressed(path)
         self.path = path
+        self._config = config
+        self._index_path: str | None = None
+        if index:
+            from ..index import refuse_compressed, sidecar_path
+
+            refuse_compressed(path, ctype)
+            self._index_path = index if isinstance(index, str) else sidecar_path(path)
+        self._offsets: list[int] = []
+        self._offset = 0
         raw = filesystem.open(path, "wb", config=config)
         self._raw = raw
         self._sink: BinaryIO = cast(BinaryIO, DeflatingWriter(raw, compression)) if compression else raw
@@ -45,7 +64,11 @@ class TFRecordWriter:
         """Append one record."""
         if self._closed:
             raise ValueError(f"write to closed TFRecordWriter for {self.path}")
-        self._sink.write(encode_frame(record))
+        frame = encode_frame(record)
+        self._sink.write(frame)
+        if self._index_path is not None:
+            self._offsets.append(self._offset)
+            self._offset += len(frame)
 
     def flush(self) -> None:
         if not self._closed:
@@ -56,6 +79,21 @@ class TFRecordWriter:
         if not self._closed:
             self._closed = True
             self._sink.close()
+            if self._index_path is not None:
+                self._write_index(self._index_path)
+
+    def _write_index(self, index_path: str) -> None:
+        import numpy as np
+
+        from ..index import DataStamp, RecordIndex, stamp_of, write_index
+
+        # The stamp of what was just published (its mtime, or its ETag: one HEAD on S3).
+        stamp = stamp_of(self.path, config=self._config)
+        index = RecordIndex(np.array(self._offsets, dtype=np.uint64), stamp)
+        index.check(index_path)
+        # A file that is not exactly what this writer wrote (another writer raced it) gets no index.
+        index.check_fresh(DataStamp(size=self._offset), path=index_path, data_path=self.path)
+        write_index(index, index_path, config=self._config)
 
     def __enter__(self) -> TFRecordWriter:
         return self
@@ -64,6 +102,8 @@ class TFRecordWriter:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         abort = getattr(self._raw, "abort", None)
+        if exc is not None:
+            self._index_path = None  # a file left by a failure gets no index
         if exc is not None and abort is not None and not self._closed:
             # Leave no half-written object behind on S3 (the multipart upload is dropped).
             self._closed = True
