@@ -75,6 +75,20 @@ def plan(
     return out
 
 
+def range_start(part: Assignment, options: ReadOptions) -> int | None:
+    """Offset of the first record whose header starts in ``[part.start, part.end)``, or None.
+
+    A range starting mid-file resynchronises on the first fully valid record."""
+    if part.start == 0:
+        return 0
+    raw, _ = open_record_stream(part.path, "", config=options.config)
+    try:
+        end = part.end if part.end is not None else filesystem.stat(part.path, config=options.config).length
+        return find_record_start(raw, part.start, end, max_record_bytes=options.max_record_bytes)
+    finally:
+        raw.close()
+
+
 def iter_assignment(part: Assignment, options: ReadOptions) -> Iterator[bytes]:
     """The records of one assignment, in file order."""
     if part.stride > 1:
@@ -90,17 +104,9 @@ def iter_assignment(part: Assignment, options: ReadOptions) -> Iterator[bytes]:
             if index % part.stride == part.phase:
                 yield record
         return
-    start = part.start
-    if start > 0:
-        raw, _ = open_record_stream(part.path, "", config=options.config)
-        try:
-            end = part.end if part.end is not None else filesystem.stat(part.path, config=options.config).length
-            found = find_record_start(raw, start, end, max_record_bytes=options.max_record_bytes)
-        finally:
-            raw.close()
-        if found is None:
-            return  # no record starts in this range: the previous reader has them all
-        start = found
+    start = range_start(part, options)
+    if start is None:
+        return  # no record starts in this range: the previous reader has them all
     offset = start
     for record in open_records(
         part.path,
