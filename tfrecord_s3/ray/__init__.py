@@ -32,7 +32,7 @@ from ._schema import infer_features, sample_records
 if TYPE_CHECKING:
     from ..config import S3Config
 
-__all__ = ["TFRecordDatasink", "TFRecordDatasource", "read_tfrecords", "write_tfrecords"]
+__all__ = ["TFRecordDatasink", "TFRecordDatasource", "read_tfrecords", "tfrecord_datasource", "write_tfrecords"]
 
 #: Without ``override_num_blocks``, a file is cut into byte ranges of at least this size.
 DEFAULT_MIN_RANGE_BYTES = 64 << 20
@@ -72,13 +72,47 @@ def read_tfrecords(
     ``ray.data.read_datasource``. Errors are our typed errors, raised from
     ``ray.exceptions.RayTaskError`` subclasses of them: ``except DecodeError`` catches them.
     """
+    if override_num_blocks is not None and override_num_blocks < 1:
+        raise ConfigError(f"override_num_blocks must be >= 1, not {override_num_blocks}")
+    source = tfrecord_datasource(
+        paths,
+        features=features,
+        columns=columns,
+        compression_type=compression_type,
+        config=config,
+        verify_crc=verify_crc,
+        max_record_bytes=max_record_bytes,
+        max_decompression_ratio=max_decompression_ratio,
+        schema_sample=schema_sample,
+        batch_size=batch_size,
+        # Asked for so many blocks: cut files as finely as that takes.
+        min_range_bytes=1 if override_num_blocks is not None else DEFAULT_MIN_RANGE_BYTES,
+    )
+    dataset: ray.data.Dataset = ray.data.read_datasource(source, override_num_blocks=override_num_blocks, **read_args)
+    return dataset
+
+
+def tfrecord_datasource(
+    paths: str | Iterable[str],
+    *,
+    features: Mapping[str, FeatureSpec] | None = None,
+    columns: Sequence[str] | None = None,
+    compression_type: str | None = None,
+    config: S3Config | None = None,
+    verify_crc: bool = True,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    max_decompression_ratio: float = DEFAULT_MAX_RATIO,
+    schema_sample: int = 1000,
+    batch_size: int = 1024,
+    min_range_bytes: int = DEFAULT_MIN_RANGE_BYTES,
+) -> TFRecordDatasource:
+    """The :class:`TFRecordDatasource` :func:`read_tfrecords` reads (files listed and sized,
+    features settled); for ``ray.data.read_datasource`` with options of your own."""
     resolve_compression(compression_type)  # a bad value fails here, not in a worker
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, not {batch_size}")
     if schema_sample < 1:
         raise ConfigError(f"schema_sample must be >= 1, not {schema_sample}")
-    if override_num_blocks is not None and override_num_blocks < 1:
-        raise ConfigError(f"override_num_blocks must be >= 1, not {override_num_blocks}")
     files = resolve_filenames(paths, config=config)
     if not files:
         raise ConfigError("read_tfrecords: no paths given")
@@ -93,10 +127,7 @@ def read_tfrecords(
     if columns is not None:
         specs = _projected(specs, columns, inferred=inferred_from is not None)
     options = TaskOptions(read, specs, batch_size, _BATCH_BYTES, inferred_from)
-    min_range = 1 if override_num_blocks is not None else DEFAULT_MIN_RANGE_BYTES
-    source = TFRecordDatasource(files, sizes, options, min_range_bytes=min_range)
-    dataset: ray.data.Dataset = ray.data.read_datasource(source, override_num_blocks=override_num_blocks, **read_args)
-    return dataset
+    return TFRecordDatasource(files, sizes, options, min_range_bytes=max(1, min_range_bytes))
 
 
 def write_tfrecords(

@@ -9,6 +9,7 @@ file, which cannot be entered mid-stream, stays whole.
 
 from __future__ import annotations
 
+import heapq
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -56,14 +57,9 @@ def plan_tasks(
     parallelism = max(1, parallelism)
     if parallelism <= len(paths):
         return _grouped(paths, sizes, parallelism)
-    packed = [bool(resolve_compression(compression_type, path)) for path in paths]
-    plain_bytes = sum(size for size, compressed in zip(sizes, packed, strict=True) if not compressed)
-    spare = parallelism - sum(packed)  # tasks left for the uncompressed files
+    counts = _pieces(paths, sizes, parallelism - len(paths), compression_type, max(1, min_range_bytes))
     tasks: list[tuple[Task, int]] = []
-    for path, size, compressed in zip(paths, sizes, packed, strict=True):
-        pieces = 1
-        if not compressed and plain_bytes:
-            pieces = max(1, min(round(spare * size / plain_bytes), size // max(1, min_range_bytes)))
+    for path, size, pieces in zip(paths, sizes, counts, strict=True):
         if pieces == 1:
             tasks.append(((Assignment(path),), size))
             continue
@@ -71,6 +67,27 @@ def plan_tasks(
             start, end = size * index // pieces, size * (index + 1) // pieces
             tasks.append(((Assignment(path, start, None if index == pieces - 1 else end),), end - start))
     return tasks
+
+
+def _pieces(
+    paths: list[str], sizes: list[int], extra: int, compression_type: str | None, min_range_bytes: int
+) -> list[int]:
+    """Ranges per file: one each, plus ``extra`` more handed out one at a time to the
+    uncompressed file with the most bytes per range, while its ranges stay >= the minimum."""
+    pieces = [1] * len(paths)
+    heap = [
+        (-size, index)
+        for index, (path, size) in enumerate(zip(paths, sizes, strict=True))
+        if not resolve_compression(compression_type, path) and size >= 2 * min_range_bytes
+    ]
+    heapq.heapify(heap)
+    while extra > 0 and heap:
+        _, index = heapq.heappop(heap)
+        pieces[index] += 1
+        extra -= 1
+        if sizes[index] // (pieces[index] + 1) >= min_range_bytes:
+            heapq.heappush(heap, (-(sizes[index] // pieces[index]), index))
+    return pieces
 
 
 def _grouped(paths: list[str], sizes: list[int], groups: int) -> list[tuple[Task, int]]:
@@ -81,6 +98,7 @@ def _grouped(paths: list[str], sizes: list[int], groups: int) -> list[tuple[Task
     runs: list[list[int]] = [[] for _ in range(groups)]
     before = 0
     for index, weight in enumerate(weights):
-        runs[min(groups - 1, before * groups // total)].append(index)
+        # Placed by its middle byte, so the runs come out of about equal bytes.
+        runs[min(groups - 1, (2 * before + weight) * groups // (2 * total))].append(index)
         before += weight
     return [(tuple(Assignment(paths[i]) for i in run), sum(sizes[i] for i in run)) for run in runs if run]
