@@ -14,6 +14,8 @@ from tests.conftest import S3Env
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'tfrecord-s3[ray]')")
 pa = pytest.importorskip("pyarrow", reason="pyarrow is not installed")
 
+from ray.data.extensions import ArrowTensorArray  # noqa: E402
+
 from tfrecord_s3.ray import read_tfrecords, write_tfrecords  # noqa: E402
 from tfrecord_s3.ray._datasink import rows_of  # noqa: E402
 
@@ -102,5 +104,8 @@ def test_rows_of_flattens_lists_and_leaves_nulls_out() -> None:
     decoded = tfr.parse_example(tfr.encode_example(out[1]))
     assert decoded["maybe"].tolist() == [3]
     assert decoded["words"] == [b"b", b"c"]
+    tensors = pa.table({"t": ArrowTensorArray.from_numpy(np.arange(12, dtype=np.float32).reshape(2, 2, 3))})
+    assert [r["t"].tolist() for r in rows_of(tensors)] == [[[0, 1, 2], [3, 4, 5]], [[6, 7, 8], [9, 10, 11]]]
+    assert tfr.parse_example(tfr.encode_example(next(iter(rows_of(tensors)))))["t"].tolist() == [0, 1, 2, 3, 4, 5]
     with pytest.raises(tfr.ConfigError, match=r"no tf\.train\.Feature kind"):
         list(rows_of(pa.table({"when": pa.array([1], type=pa.timestamp("s"))})))

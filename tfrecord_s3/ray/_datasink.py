@@ -91,6 +91,8 @@ class TFRecordDatasink(Datasink[list[tuple[str, int]]]):
         except BaseException as exc:
             if writer is not None:
                 writer.__exit__(type(exc), exc, exc.__traceback__)  # drops a partial S3 upload
+                if not filesystem.is_s3(target):
+                    os.remove(strip_file_scheme(target))  # and a partial local shard
             raise
         if writer is None:
             return []
