@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 from typing import Any
@@ -147,3 +148,22 @@ def test_datasource_pickles_small_without_secrets(s3_env: S3Env, monkeypatch: py
     task = pickle.loads(blobs[1])
     assert task.read_fn.func.__module__ == "tfrecord_s3.ray._read"  # no datasource captured
     assert len(paths) == 3
+
+
+def test_tfds_metadata_gives_row_counts_without_reading(tmp_path: Path) -> None:
+    sources = write_shards(str(tmp_path / "raw"), [30, 12])
+    names = [f"mnist-train.tfrecord-{i:05d}-of-00002" for i in range(2)]
+    paths = []
+    for source, name in zip(sources, names, strict=True):
+        target = tmp_path / "mnist" / name
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(Path(source).read_bytes())
+        paths.append(str(target))
+    info = {"name": "mnist", "splits": [{"name": "train", "shardLengths": ["30", "12"]}]}
+    (tmp_path / "mnist" / "dataset_info.json").write_text(json.dumps(info))
+    tasks = tfrecord_datasource(paths, features=SPEC).get_read_tasks(2)
+    assert [task.metadata.num_rows for task in tasks] == [30, 12]
+    assert read_tfrecords(paths, features=SPEC).count() == 42
+    # Metadata that does not describe these files is not trusted.
+    (tmp_path / "mnist" / "dataset_info.json").write_text(json.dumps({**info, "name": "other"}))
+    assert [t.metadata.num_rows for t in tfrecord_datasource(paths, features=SPEC).get_read_tasks(2)] == [None, None]

@@ -28,6 +28,7 @@ from ._datasource import TFRecordDatasource
 from ._plan import file_sizes
 from ._read import TaskOptions
 from ._schema import infer_features, sample_records
+from ._tfds import tfds_rows
 
 if TYPE_CHECKING:
     from ..config import S3Config
@@ -127,7 +128,8 @@ def tfrecord_datasource(
     if columns is not None:
         specs = _projected(specs, columns, inferred=inferred_from is not None)
     options = TaskOptions(read, specs, batch_size, _BATCH_BYTES, inferred_from)
-    return TFRecordDatasource(files, sizes, options, min_range_bytes=max(1, min_range_bytes))
+    rows = tfds_rows(files, config)
+    return TFRecordDatasource(files, sizes, options, min_range_bytes=max(1, min_range_bytes), rows=rows)
 
 
 def write_tfrecords(

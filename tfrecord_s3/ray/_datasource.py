@@ -45,6 +45,7 @@ class TFRecordDatasource(Datasource):
         options: TaskOptions,
         *,
         min_range_bytes: int,
+        rows: list[int | None] | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         if len(paths) != len(sizes):
@@ -53,6 +54,9 @@ class TFRecordDatasource(Datasource):
         self._sizes = sizes
         self._options = options
         self._min_range_bytes = min_range_bytes
+        # Records per file where metadata says (TFDS's dataset_info.json), so Ray plans and
+        # counts without reading.
+        self._rows = dict(zip(paths, rows or [None] * len(paths), strict=True))
         self._projection_map: dict[str, str] | None = None
 
     @property
@@ -95,21 +99,28 @@ class TFRecordDatasource(Datasource):
             compression_type=options.read.compression_type,
             min_range_bytes=self._min_range_bytes,
         )
-        return [_read_task(parts, size, options, schema, per_task_row_limit) for parts, size in tasks]
+        return [
+            _read_task(parts, size, self._known_rows(parts), options, schema, per_task_row_limit)
+            for parts, size in tasks
+        ]
+
+    def _known_rows(self, parts: Task) -> int | None:
+        counts = [self._rows.get(part.path) if part.whole else None for part in parts]
+        return None if None in counts else sum(c for c in counts if c is not None)
 
 
 def _read_task(
-    parts: Task, size: int, options: TaskOptions, schema: pa.Schema, per_task_row_limit: int | None
+    parts: Task, size: int, rows: int | None, options: TaskOptions, schema: pa.Schema, per_task_row_limit: int | None
 ) -> ReadTask:
     files = tuple(dict.fromkeys(part.path for part in parts))
     read_fn = functools.partial(read_parts, parts, options)
     extra: dict[str, Any] = {}
     if "schema" in _READ_TASK_PARAMETERS:  # newer Ray; older releases keep it in the block metadata
-        metadata = BlockMetadata(num_rows=None, size_bytes=size, input_files=files, exec_stats=None)
+        metadata = BlockMetadata(num_rows=rows, size_bytes=size, input_files=files, exec_stats=None)
         extra["schema"] = schema
     else:
         legacy: dict[str, Any] = {"schema": schema}
-        metadata = BlockMetadata(num_rows=None, size_bytes=size, input_files=files, exec_stats=None, **legacy)
+        metadata = BlockMetadata(num_rows=rows, size_bytes=size, input_files=files, exec_stats=None, **legacy)
     if "per_task_row_limit" in _READ_TASK_PARAMETERS:
         extra["per_task_row_limit"] = per_task_row_limit
     return ReadTask(read_fn, metadata, **extra)
