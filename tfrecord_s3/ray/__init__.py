@@ -68,7 +68,8 @@ def read_tfrecords(
     ``compression_type``: None / "" / "GZIP" / "ZLIB" / "auto" (by extension), as in
     TensorFlow. Uncompressed files are split into byte ranges when Ray asks for more read
     tasks than there are files (``override_num_blocks``, or Ray's own choice for files of
-    64 MiB and more). ``batch_size``: records decoded per block. Other keyword arguments
+    64 MiB and more). Record counts come from TensorFlow Datasets' ``dataset_info.json`` where
+    one describes the files. ``batch_size``: records decoded per block. Other keyword arguments
     (``concurrency``, ``num_cpus``, ``ray_remote_args``, ...) go to
     ``ray.data.read_datasource``. Errors are our typed errors, raised from
     ``ray.exceptions.RayTaskError`` subclasses of them: ``except DecodeError`` catches them.
