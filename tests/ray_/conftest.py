@@ -1,4 +1,7 @@
-"""A local Ray (2 CPUs) for the whole session, its workers pointed at the session's moto server.
+"""A local Ray (2 CPUs) for the Ray tests, its workers pointed at the session's moto server.
+
+Started once for this package and shut down when it is done (not at the end of the session:
+later tests fork DataLoader workers, which should not inherit Ray's threads).
 
 Ray workers take their environment when Ray starts, not from a test's monkeypatch: the S3
 variables a user would export (TensorFlow's, fake keys) go to every worker via runtime_env.
@@ -15,7 +18,7 @@ import pytest
 from tests.conftest import FAKE_KEY_ID, FAKE_SECRET, MotoServer
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ray_cluster(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'tfrecord-s3[ray]')")
     empty = Path(tmp_path_factory.mktemp("aws")) / "empty"
