@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .config import S3Config
-from .dataset import Dataset, DatasetStats, TFRecordDataset
+from .dataset import AUTOTUNE, Dataset, DatasetStats, TFRecordDataset, choose_from_datasets, sample_from_datasets
 from .decode import (
     FixedLenFeature,
     FixedLenSequenceFeature,
@@ -12,7 +12,6 @@ from .decode import (
     RowLengths,
     RowSplits,
     VarLenFeature,
-    parse_example,
     parse_example_batch,
     parse_sequence_example,
 )
@@ -32,6 +31,7 @@ from .errors import (
     TFRecordS3Error,
     TruncatedRecordError,
 )
+from .parsing import parse_example, parse_single_example
 from .records.reader import open_records, tf_record_iterator
 from .records.writer import TFRecordWriter
 from .storage.base import FileStatistics
@@ -40,6 +40,7 @@ from .storage.filesystem import exists, glob, listdir, open, stat
 __version__ = "0.1.0"
 
 __all__ = [
+    "AUTOTUNE",
     "AccessDeniedError",
     "ConfigError",
     "CorruptRecordError",
@@ -67,6 +68,7 @@ __all__ = [
     "TruncatedRecordError",
     "VarLenFeature",
     "__version__",
+    "choose_from_datasets",
     "encode_example",
     "encode_feature",
     "exists",
@@ -77,6 +79,8 @@ __all__ = [
     "parse_example",
     "parse_example_batch",
     "parse_sequence_example",
+    "parse_single_example",
+    "sample_from_datasets",
     "stat",
     "tf_record_iterator",
 ]

@@ -7,8 +7,9 @@ the worker process, after ``torch.distributed`` may have been initialised), neve
 
 from __future__ import annotations
 
+import functools
 import random
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,15 +17,15 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 
-from .dataset.dataset import DEFAULT_MAX_BYTES_IN_FLIGHT, TFRecordDataset
+from .dataset.dataset import TFRecordDataset, TFRecordKeywords
+from .dataset.decode_stage import Locator, decoder, located
 from .dataset.files import resolve_filenames
-from .dataset.split import Assignment, iter_assignment, plan
-from .errors import ConfigError
-from .records.compression import DEFAULT_MAX_RATIO
-from .records.framing import DEFAULT_MAX_RECORD_BYTES
+from .dataset.split import Assignment, iter_assignment, locate_in_parts, plan
+from .dataset.stages import shuffled
+from .errors import ConfigError, DecodeError
 
 if TYPE_CHECKING:
-    from .config import S3Config
+    from typing_extensions import Unpack
 
 __all__ = ["TFRecordIterableDataset", "to_torch"]
 
@@ -36,7 +37,8 @@ class TFRecordIterableDataset(IterableDataset[Any]):
     tensors (one per record, or one per batch of ``batch_size`` records, decoded batch-wise).
     ``rank``/``world_size`` default to ``torch.distributed``'s when it is initialised, else
     0 and 1. ``shuffle_files`` and ``shuffle_buffer`` reshuffle every epoch from ``seed``
-    and :meth:`set_epoch`.
+    and :meth:`set_epoch`. Every other keyword is :class:`TFRecordDataset`'s
+    (``compression_type``, ``num_parallel_reads``, ``verify_crc``, ``on_corrupt``, ...).
     """
 
     def __init__(
@@ -51,14 +53,7 @@ class TFRecordIterableDataset(IterableDataset[Any]):
         shuffle_files: bool = False,
         shuffle_buffer: int = 0,
         seed: int = 0,
-        compression_type: str | None = None,
-        num_parallel_reads: int | None = None,
-        verify_crc: bool = True,
-        on_corrupt: str = "raise",
-        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
-        max_decompression_ratio: float = DEFAULT_MAX_RATIO,
-        max_bytes_in_flight: int = DEFAULT_MAX_BYTES_IN_FLIGHT,
-        config: S3Config | None = None,
+        **reading: Unpack[TFRecordKeywords],
     ) -> None:
         super().__init__()
         if (rank is None) != (world_size is None):
@@ -76,24 +71,21 @@ class TFRecordIterableDataset(IterableDataset[Any]):
         self.shuffle_files = shuffle_files
         self.shuffle_buffer = shuffle_buffer
         self.seed = seed
-        self.epoch = 0
+        # In shared memory, so set_epoch() in the main process reaches DataLoader workers that
+        # outlive an epoch (persistent_workers=True) and hold their own copy of the dataset.
+        self._epoch = torch.zeros((), dtype=torch.int64)
+        self._epoch.share_memory_()  # type: ignore[no-untyped-call]
         # Validated here, so a bad value fails in the main process, not in a worker.
-        self._template = TFRecordDataset(
-            [],
-            compression_type,
-            None,
-            num_parallel_reads,
-            verify_crc=verify_crc,
-            on_corrupt=on_corrupt,
-            max_record_bytes=max_record_bytes,
-            max_decompression_ratio=max_decompression_ratio,
-            max_bytes_in_flight=max_bytes_in_flight,
-            config=config,
-        )
+        self._template = TFRecordDataset([], **reading)
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
 
     def set_epoch(self, epoch: int) -> None:
-        """Reshuffle for ``epoch`` (call before each epoch, as with DistributedSampler)."""
-        self.epoch = epoch
+        """Reshuffle for ``epoch`` (call before each epoch, as with DistributedSampler; also
+        reaches persistent DataLoader workers)."""
+        self._epoch.fill_(epoch)
 
     def reader(self) -> tuple[int, int]:
         """(this reader's index, number of readers) for the current process and worker."""
@@ -118,55 +110,50 @@ class TFRecordIterableDataset(IterableDataset[Any]):
 
     def __iter__(self) -> Iterator[Any]:
         parts = self.assignments()
-        records = self._records(parts)
+        locating: list[Locator] = [self._template.locate]  # to name a record that fails to decode
+        records = self._records(parts, locating)
         if self.shuffle_buffer > 1:
-            records = _shuffled(
-                records, self.shuffle_buffer, random.Random(f"{self.seed}:{self.epoch}:{self.reader()}")
-            )
+            records = shuffled(records, self.shuffle_buffer, random.Random(f"{self.seed}:{self.epoch}:{self.reader()}"))
         if self.features is None and self.batch_size is None:
             yield from records
             return
-        from .decode import parse_example, parse_example_batch
-
+        decode = decoder(self.features)
         if self.batch_size is None:
             for record in records:
-                yield to_torch(parse_example(record, self.features))
+                yield self._emit(decode, record, locating[0])
             return
         batch: list[bytes] = []
         for record in records:
             batch.append(record)
             if len(batch) == self.batch_size:
-                yield self._emit(batch, parse_example_batch)
+                yield self._emit(decode, batch, locating[0])
                 batch = []
         if batch and not self.drop_last:
-            yield self._emit(batch, parse_example_batch)
+            yield self._emit(decode, batch, locating[0])
 
-    def _emit(self, batch: list[bytes], parse_batch: Any) -> Any:
+    def _emit(self, decode: Callable[[Any], Any], element: Any, locate: Locator) -> Any:
+        """A record or a batch, decoded when there are ``features``; a DecodeError names the record."""
         if self.features is None:
-            return batch
-        return to_torch(parse_batch(batch, self.features))
+            return element
+        try:
+            return to_torch(decode(element))
+        except DecodeError as exc:
+            error = located(exc, element, self.features, locate)
+        raise error from error.__cause__
 
-    def _records(self, parts: list[Assignment]) -> Iterator[bytes]:
+    def _records(self, parts: list[Assignment], locating: list[Locator]) -> Iterator[bytes]:
         if all(part.whole for part in parts):
             # Whole files: the prefetching, interleaving dataset does the reading.
             if parts:
-                yield from self._template.with_files([part.path for part in parts])
+                dataset = self._template.with_files([part.path for part in parts])
+                locating[0] = dataset.locate
+                yield from dataset
             return
-        for part in parts:
-            yield from iter_assignment(part, self._template.options)
-
-
-def _shuffled(records: Iterator[bytes], size: int, rng: random.Random) -> Iterator[bytes]:
-    buffer: list[bytes] = []
-    for record in records:
-        if len(buffer) < size:
-            buffer.append(record)
-            continue
-        i = rng.randrange(size)
-        buffer[i], record = record, buffer[i]
-        yield record
-    rng.shuffle(buffer)
-    yield from buffer
+        options = self._template.options
+        for i, part in enumerate(parts):
+            # A record that fails to decode is looked for again in this part, then the earlier ones.
+            locating[0] = functools.partial(locate_in_parts, parts[i::-1], options)
+            yield from iter_assignment(part, options)
 
 
 def to_torch(value: Any) -> Any:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -79,6 +81,10 @@ class InterleaveIterator:
         # end, so its HEAD and first GET overlap the records still queued. It is not part of
         # the position until it takes a slot (``_next_file`` still points at it).
         self._lookahead: FileFeed | None = None
+        # Chunks already consumed, as (file index, chunk, offset after its last record), kept
+        # only so that :meth:`locate` can name a record a later stage fails on (one chunk per
+        # open file: a batch or a decode error rarely reaches further back).
+        self._consumed: deque[tuple[int, list[Any], int]] = deque(maxlen=cycle_length + 1)
         if state is None:
             for i in range(min(cycle_length, len(files))):
                 self._slots[i] = self._open(self._next_file, 0)
@@ -299,6 +305,7 @@ class InterleaveIterator:
                 if slot.pos < len(slot.chunk):
                     return self._switch(index)
                 if slot.feed.ready():
+                    self._retire(slot)
                     slot.chunk, slot.pos = slot.feed.take(), 0
                     self._look_ahead(slot)
                     return self._switch(index)
@@ -316,8 +323,26 @@ class InterleaveIterator:
                 if self._closed:
                     raise StopIteration
                 self._cond.wait(_WAIT_SECONDS)
+            self._retire(slot)
             slot.chunk, slot.pos = slot.feed.take(), 0
         self._look_ahead(slot)
+
+    def _retire(self, slot: _Slot) -> None:
+        if slot.chunk and type(slot.chunk[0]) is bytes:
+            self._consumed.append((slot.file_index, slot.chunk, slot.offset))
+
+    def locate(self, records: Sequence[object]) -> list[tuple[str, int] | None]:
+        """(path, byte offset) of each of ``records`` (the very objects handed out), or None
+        for one no longer in the recent chunks. Only for error messages: it scans the chunks."""
+        found: dict[int, tuple[str, int]] = {}
+        current = [(s.file_index, s.chunk[: s.pos], s.offset) for s in self._slots if s is not None]
+        for file_index, chunk, end in chain(self._consumed, current):
+            path = self._files[file_index]
+            for item in reversed(chunk):
+                if type(item) is bytes:
+                    end -= len(item) + FRAME_OVERHEAD
+                    found.setdefault(id(item), (path, end))
+        return [found.get(id(record)) for record in records]
 
     def close(self) -> None:
         """Stop every reader and join its thread. Idempotent."""

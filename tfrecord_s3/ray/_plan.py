@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from ..dataset.split import Assignment
-from ..errors import ConfigError
 from ..records.compression import resolve_compression
 from ..storage import filesystem
+from ..storage.base import not_a_file
 
 if TYPE_CHECKING:
     from ..config import S3Config
@@ -35,7 +35,7 @@ def file_sizes(paths: list[str], config: S3Config | None) -> list[int]:
     def size(path: str) -> int:
         found = filesystem.stat(path, config=config)
         if found.is_directory:
-            raise ConfigError(f"{path} is a directory; pass a glob of its files, such as {path.rstrip('/')}/*")
+            raise not_a_file(path, "a prefix (a directory)" if filesystem.is_s3(path) else "a directory")
         return found.length
 
     if len(paths) <= 1:

@@ -16,7 +16,8 @@ import pyarrow as pa
 from ..arrow import parse_example_table
 from ..config import S3Config
 from ..dataset.prefetch import ReadOptions
-from ..dataset.split import Assignment, range_start
+from ..dataset.split import Assignment
+from ..dataset.split import _first_record as range_start
 from ..decode.specs import FeatureSpec
 from ..errors import DecodeError
 from ..records.framing import FRAME_OVERHEAD

@@ -114,7 +114,7 @@ def _iter_frames_python(
             if verify_crc:
                 c = crc(header[:8])
                 if ((c >> 15 | c << 17) + delta) & u32 != stored:
-                    raise _corrupt(path, offset, "length", "length CRC mismatch")
+                    raise _length_crc_error(path, offset, header)
             if length > cap:
                 raise _too_large(path, offset, length, cap)
             if length <= small:
@@ -243,7 +243,7 @@ def _iter_frames_native(
                 pos += FRAME_OVERHEAD + length
                 continue
             if status == _native.LENGTH_CRC:
-                raise _corrupt(path, offset, "length", "length CRC mismatch")
+                raise _length_crc_error(path, offset, bytes(view[pos : pos + HEADER_BYTES]))
             raise _too_large(path, offset, length, cap)
     except StreamDamage as exc:
         raise _damaged(path, offset, exc) from None
@@ -339,6 +339,32 @@ def _damaged(path: str, offset: int, exc: StreamDamage) -> CorruptRecordError | 
     if exc.kind == "truncated":
         return TruncatedRecordError(message, path=path, offset=offset)
     return CorruptRecordError(message, path=path, offset=offset, part="stream")
+
+
+# What a compressed file starts with, when it is read as plain TFRecord by mistake: the
+# gzip magic, or a zlib header (deflate, 32 KiB window, each of the four levels' FLEVEL).
+_COMPRESSED_STARTS = (
+    (b"\x1f\x8b", "GZIP", ".gz or .gzip"),
+    (b"\x78\x01", "ZLIB", ".zz or .zlib"),
+    (b"\x78\x5e", "ZLIB", ".zz or .zlib"),
+    (b"\x78\x9c", "ZLIB", ".zz or .zlib"),
+    (b"\x78\xda", "ZLIB", ".zz or .zlib"),
+)
+
+
+def _length_crc_error(path: str, offset: int, header: bytes) -> CorruptRecordError:
+    """A bad header; at byte 0 with a gzip/zlib header instead, say what the file is."""
+    detail = "length CRC mismatch"
+    if offset == 0:
+        for magic, kind, suffix in _COMPRESSED_STARTS:
+            if header.startswith(magic):
+                detail += (
+                    f": the file starts with a {kind.lower()} header ({magic.hex(' ')}), so it looks "
+                    f'{kind}-compressed; read it with compression_type="{kind}" '
+                    f'(or "auto" when its name ends in {suffix})'
+                )
+                break
+    return _corrupt(path, offset, "length", detail)
 
 
 def _corrupt(path: str, offset: int, part: str, detail: str) -> CorruptRecordError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO, cast
 
@@ -11,6 +12,10 @@ from .framing import encode_frame
 
 if TYPE_CHECKING:
     from ..config import S3Config
+
+# Compressions whose "the name says so but nothing compresses" warning was given: once per
+# process, not once per shard.
+_warned_names: set[str] = set()
 
 
 class TFRecordWriter:
@@ -28,6 +33,8 @@ class TFRecordWriter:
             else getattr(compression_type, "compression_type", None)
         )
         compression = resolve_compression(ctype, path)
+        if not compression:
+            _warn_if_named_compressed(path)
         self.path = path
         raw = filesystem.open(path, "wb", config=config)
         self._raw = raw
@@ -63,3 +70,16 @@ class TFRecordWriter:
             abort()
             return
         self.close()
+
+
+def _warn_if_named_compressed(path: str) -> None:
+    named = resolve_compression("auto", path)
+    if named and named not in _warned_names:
+        _warned_names.add(named)
+        warnings.warn(
+            f"{path}: the name says {named} but the file is written uncompressed; pass "
+            f'compression_type="{named}" (or "auto") to compress it, or rename it '
+            "(this warning is given once)",
+            UserWarning,
+            stacklevel=3,
+        )
