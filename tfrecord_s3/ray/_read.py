@@ -7,6 +7,7 @@ it runs in (TensorFlow's variables) unless the dataset was given an explicit ``S
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import cast, overload
@@ -95,14 +96,7 @@ def _options_for(part: Assignment, read: ReadOptions) -> ReadOptions:
         return read
     config = read.config if read.config is not None else S3Config.from_env()
     block = min(config.block_size, max(_MIN_RANGE_BLOCK, (part.end - part.start) // 4))
-    return ReadOptions(
-        read.compression_type,
-        read.verify_crc,
-        read.max_record_bytes,
-        read.max_decompression_ratio,
-        read.on_corrupt,
-        config.replace(block_size=block),
-    )
+    return dataclasses.replace(read, config=config.replace(block_size=block))
 
 
 def _table(batch: list[bytes], path: str, first: int, options: TaskOptions) -> pa.Table:
