@@ -1,6 +1,11 @@
 """Runs every layer benchmark, then writes RESULTS.md and throughput.png.
 
     python -m benchmarks [--quick] [--repeats N] [--rounds N] [--only core,s3,dataset] [--report-only]
+                         [--network loopback|s3-region|s3-far]
+
+``--network`` puts a shaping proxy (benchmarks/shaper.py: first-byte latency, bandwidth per
+connection and per NIC, 503 SlowDown past a request rate) between every client and the server;
+its results go to ``benchmarks/out/<layer>@<profile>.json`` and their own sections of RESULTS.md.
 
 Each layer runs in a fresh process, so its memory figures carry nothing of another layer's
 (torch imported by one, a server's buffers in another). Peers come from the virtualenvs made
@@ -34,7 +39,10 @@ def main(argv: list[str] | None = None) -> None:
         for name in names:
             if name not in _BENCHES:
                 parser.error(f"unknown benchmark {name!r}; choose from {', '.join(_BENCHES)}")
-        passed = ["--repeats", str(settings.repeats), "--rounds", str(settings.rounds)]
+        passed = ["--repeats", str(settings.repeats), "--rounds", str(settings.rounds), "--network", settings.network]
+        if settings.network != "loopback":
+            # The local layer has no network; a shaped run is about the S3 layers.
+            names = [n for n in names if n != "core"]
         if settings.quick:
             passed.append("--quick")
         for name in names:

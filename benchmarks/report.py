@@ -22,6 +22,17 @@ BENCHES = (
     ("dataset", "S3: eight shards through a dataset"),
 )
 _KIND_COLOURS = {"ours": "#1f77b4", "peer": "#ff7f0e", "ceiling": "#7f7f7f"}
+#: Shaped networks (benchmarks/shaper.py) whose results get sections of their own.
+NETWORKS = ("s3-region", "s3-far")
+
+
+def sections() -> list[tuple[str, str]]:
+    """(results name, title) of every section: loopback layers, then each shaped network's."""
+    found = list(BENCHES)
+    for profile in NETWORKS:
+        for name, title in BENCHES[1:]:
+            found.append((f"{name}@{profile}", f"{title}, network `{profile}`"))
+    return found
 
 
 def machine() -> dict[str, str]:
@@ -42,7 +53,7 @@ def machine() -> dict[str, str]:
 
 def load() -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
-    for name, _title in BENCHES:
+    for name, _title in sections():
         path = OUT_DIR / f"{name}.json"
         if path.exists():
             found[name] = json.loads(path.read_text())
@@ -77,12 +88,33 @@ def _rows_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _network_table(rows: list[dict[str, Any]]) -> list[str]:
+    """What each reader cost on a shaped network, per timed run (medians)."""
+    lines = [
+        "| reader | MB/s | first record (s) | GET / HEAD / LIST per run | 503s | peak requests in flight "
+        "| connections opened (peak open, idle pooled ones included) | client CPU s/GB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        net = row.get("extra", {}).get("network")
+        if not net:
+            continue
+        first = row.get("first_record_s")
+        lines.append(
+            f"| {row['reader']} | {_num(row['mb_per_s'], 1)} | {_num(first, 2) if first is not None else '-'} | "
+            f"{_num(net['gets'])} / {_num(net['heads'])} / {_num(net['lists'])} | {_num(net['slowdowns'])} | "
+            f"{_num(net['peak_in_flight'])} | {_num(net['connections'])} ({_num(net['peak_connections'])}) | "
+            f"{_num(row.get('cpu_s_per_gb'), 2)} |"
+        )
+    return lines
+
+
 def _targets_table(results: dict[str, dict[str, Any]]) -> list[str]:
     lines = [
         "| target | ours | baseline (same run) | ratio | goal | verdict |",
         "| --- | ---: | ---: | ---: | --- | --- |",
     ]
-    for name, _title in BENCHES:
+    for name, _title in sections():
         for target in results.get(name, {}).get("targets", []):
             verdict = {True: "met", False: "**missed**", None: "not measured"}[target["met"]]
             digits = {"rec/s": 0, "GB/s": 2}.get(target["unit"], 1)
@@ -131,12 +163,13 @@ def write_markdown(
     ]
     versions: dict[str, str] = {}
     notes: list[str] = []
-    for name, title in BENCHES:
+    for name, title in sections():
         bench = results.get(name)
         if bench is None:
-            lines += [f"## {title}", "", f"Not run (no `benchmarks/out/{name}.json`).", ""]
+            if "@" not in name:
+                lines += [f"## {title}", "", f"Not run (no `benchmarks/out/{name}.json`).", ""]
             continue
-        versions.update(bench.get("versions", {}))
+        versions.update({k: v for k, v in bench.get("versions", {}).items() if k != "network"})
         notes += [f"{name}: {n}" for n in bench.get("notes", [])]
         share = bench.get("others_cpu_share")
         load_text = f" Other processes used {share:.0%} of the CPUs meanwhile." if share is not None else ""
@@ -147,7 +180,11 @@ def write_markdown(
             f"Mode {bench['mode']}: {rounds} round(s), {bench['repeats']} timed runs per reader.{load_text}",
             "",
         ]
+        if bench.get("versions", {}).get("network"):
+            lines += [f"Network: {bench['versions']['network']} (benchmarks/shaper.py).", ""]
         lines += [*_rows_table(bench["rows"]), ""]
+        if "@" in name:
+            lines += [*_network_table(bench["rows"]), ""]
         counters = [r for r in bench["rows"] if r.get("extra", {}).get("counters")]
         for row in counters:
             lines += [f"{row['reader']} stream counters (last run): `{json.dumps(row['extra']['counters'])}`", ""]
@@ -167,7 +204,7 @@ def write_chart(results: dict[str, dict[str, Any]], path: Path = CHART_PNG) -> P
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    panels = [(title, results[name]["rows"]) for name, title in BENCHES if name in results]
+    panels = [(title, results[name]["rows"]) for name, title in sections() if name in results]
     if not panels:
         return None
     heights = [max(1.5, 0.32 * len(rows) + 0.9) for _title, rows in panels]
