@@ -23,6 +23,7 @@ from .s3_errors import translate
 from .s3_path import S3Path
 from .s3_reader import S3RangeReader, head_object
 from .s3_writer import S3Writer
+from .scheduler import process_scheduler
 from .stream import BlockStream
 
 __all__ = ["exists_s3", "glob_s3", "listdir_s3", "open_s3", "open_s3_stream", "retry_policy", "stat_s3"]
@@ -44,18 +45,31 @@ def retry_policy(config: S3Config) -> RetryPolicy:
 def open_s3_stream(path: str, *, config: S3Config | None = None, **stream_options: Any) -> BlockStream:
     """The raw :class:`BlockStream` of ``path`` (one HEAD now; GETs as it is read).
 
-    ``stream_options`` go to BlockStream (e.g. ``sleep``, ``rng``) and override the config.
+    ``stream_options`` go to BlockStream (e.g. ``sleep``, ``rng``) and override the config;
+    an explicit ``read_ahead`` there means a fixed window (no scheduler).
     """
     config = config if config is not None else S3Config.from_env()
     location = S3Path.parse(path)
     reader = S3RangeReader(location, config)
-    options: dict[str, Any] = {
-        "block_size": config.block_size,
-        "read_ahead": config.read_ahead,
-        "policy": retry_policy(config),
-    }
-    options.update(stream_options)
-    return BlockStream(reader, **options)
+    return BlockStream(reader, **stream_policy(config, stream_options))
+
+
+def stream_policy(config: S3Config, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """BlockStream's keyword arguments for ``config``: the process's transfer scheduler and
+    growing blocks when ``read_ahead`` is None, a fixed window otherwise."""
+    overrides = overrides or {}
+    options: dict[str, Any] = {"block_size": config.block_size, "policy": retry_policy(config)}
+    if config.read_ahead is None and "read_ahead" not in overrides:
+        options.update(
+            read_ahead=config.max_pool_connections,
+            scheduler=process_scheduler(config.max_pool_connections),
+            first_block=config.first_block_size,
+            max_bytes_in_flight=config.max_bytes_in_flight,
+        )
+    else:
+        options["read_ahead"] = config.read_ahead
+    options.update(overrides)
+    return options
 
 
 def open_s3(path: str, mode: str = "rb", *, config: S3Config | None = None) -> BinaryIO:
