@@ -81,6 +81,10 @@ PROFILES = {
 }
 
 
+class _UpstreamGone(ConnectionError):
+    """The upstream connection ended before its response's head: safe to ask again."""
+
+
 class _Pacer:
     """A byte budget at ``rate`` bytes/s: :meth:`take` sleeps until ``count`` bytes may go."""
 
@@ -203,19 +207,32 @@ class Shaper:
                         stats.slowdowns += 1
                     client.sendall(_slow_down())
                     continue
-                if upstream is None:
-                    upstream = socket.create_connection(self.upstream)
-                    upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 with stats.lock:
                     stats.in_flight += 1
                     stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
                 try:
-                    upstream.sendall(head + body)
-                    keep = self._respond(upstream, client, method, arrived, pacer)
+                    for fresh in (False, True):
+                        if upstream is None:
+                            upstream = socket.create_connection(self.upstream)
+                            upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                        try:
+                            try:
+                                upstream.sendall(head + body)
+                            except OSError as exc:
+                                raise _UpstreamGone from exc
+                            keep = self._respond(upstream, client, method, arrived, pacer)
+                            break
+                        except _UpstreamGone:
+                            # The server closed an idle kept-alive connection (Node does after
+                            # 5 s): nothing reached the client yet, so ask again on a new one.
+                            upstream.close()
+                            upstream = None
+                            if fresh:
+                                raise
                 finally:
                     with stats.lock:
                         stats.in_flight -= 1
-                if not keep:
+                if not keep and upstream is not None:
                     upstream.close()
                     upstream = None
         except OSError:
@@ -242,9 +259,12 @@ class Shaper:
         self, upstream: socket.socket, client: socket.socket, method: bytes, arrived: float, pacer: _Pacer
     ) -> bool:
         """Relay one response, shaped; False when the upstream connection cannot be reused."""
-        head, early = _read_head(upstream, b"")
+        try:
+            head, early = _read_head(upstream, b"")
+        except OSError as exc:
+            raise _UpstreamGone from exc
         if head is None:
-            raise ConnectionError("upstream closed before answering")
+            raise _UpstreamGone
         status = int(head.split(b" ", 2)[1])
         length = 0 if method == b"HEAD" or status in (204, 304) else _content_length(head, missing=-1)
         if length < 0:
