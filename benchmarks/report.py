@@ -20,6 +20,7 @@ BENCHES = (
     ("core", "Local files (page cache warm)"),
     ("s3", "S3: one object on a local s3rver"),
     ("dataset", "S3: eight shards through a dataset"),
+    ("small", "S3: many small objects through a dataset"),
 )
 _KIND_COLOURS = {"ours": "#1f77b4", "peer": "#ff7f0e", "ceiling": "#7f7f7f"}
 #: Shaped networks (benchmarks/shaper.py) whose results get sections of their own.
