@@ -93,13 +93,14 @@ def test_a_doubling_that_did_not_pay_stops_growth_until_the_reprobe() -> None:
         max_requests=64, initial_window=2, sample_seconds=0.1, reprobe_seconds=5.0, clock=clock
     )
     client = Client()
-    # A first sample at window 2: 100 MB/s.
+    # A full sample (a stream was refused a slot) at window 2: 100 MB/s.
+    saturate(scheduler, client)
     clock.now = 0.1
     scheduler.received(10_000_000)
-    saturate(scheduler, client)
     scheduler.consumer_waited()
     assert scheduler.window == 4
-    # A sample at window 4 gives the same 100 MB/s: more requests did not help.
+    # A full sample at window 4 gives the same 100 MB/s: more requests did not help.
+    saturate(scheduler, client)
     clock.now = 0.2
     scheduler.received(10_000_000)
     saturate(scheduler, client)
@@ -110,6 +111,26 @@ def test_a_doubling_that_did_not_pay_stops_growth_until_the_reprobe() -> None:
     saturate(scheduler, client)
     scheduler.consumer_waited()
     assert scheduler.window == 8
+
+
+def test_samples_where_the_window_was_not_full_or_that_span_a_gap_judge_nothing() -> None:
+    clock = Clock()
+    scheduler = TransferScheduler(max_requests=64, initial_window=2, sample_seconds=0.1, clock=clock)
+    client = Client()
+    saturate(scheduler, client)
+    clock.now = 0.1
+    scheduler.received(10_000_000)  # full: 100 MB/s at window 2
+    scheduler.consumer_waited()
+    assert scheduler.window == 4
+    clock.now = 0.2
+    scheduler.received(1_000_000)  # nobody was refused: demand, not the window, was the limit
+    clock.now = 2.0
+    scheduler.received(1_000_000)  # spans an idle gap
+    assert scheduler.rate == 100_000_000
+    saturate(scheduler, client)
+    clock.now = 2.1
+    scheduler.consumer_waited()
+    assert scheduler.window == 8  # no plateau was declared
 
 
 def test_slow_down_halves_the_window_and_holds_it() -> None:

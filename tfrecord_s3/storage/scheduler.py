@@ -7,8 +7,9 @@ threads. No fixed window suits both, so the window adapts:
 - it starts small (``initial_window``) and doubles when a consumer had to wait for a block
   that was still in flight while some stream was refused a slot (the network, not the
   consumer, is the bottleneck), at most once per ``sample_seconds``;
-- it stops growing once a doubling did not raise the measured throughput by ``gain``
-  (more requests would only hold more memory), and probes again ``reprobe_seconds`` later;
+- it stops growing once a doubling did not raise the throughput by ``gain`` (more requests
+  would only hold more memory), judged on samples in which the window was full, and probes
+  again ``reprobe_seconds`` later;
 - 503 SlowDown halves it (S3 asks for fewer requests, not only for a pause);
 - it never exceeds ``max_requests`` (the connection pool), and a stream is granted a block
   ahead only while the bytes held by all streams (blocks in flight and blocks fetched but not
@@ -31,6 +32,8 @@ from typing import Protocol
 __all__ = ["Client", "TransferScheduler", "process_scheduler"]
 
 MiB = 1024 * 1024
+#: A sample longer than this many sample periods spans an idle gap: not a measure of the window.
+_IDLE_SAMPLES = 4
 
 
 class Client(Protocol):
@@ -52,10 +55,10 @@ class TransferScheduler:
         self,
         *,
         max_requests: int = 16,
-        initial_window: int = 2,
+        initial_window: int = 4,
         sample_seconds: float = 0.05,
         gain: float = 1.1,
-        reprobe_seconds: float = 5.0,
+        reprobe_seconds: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_requests < 1 or initial_window < 1:
@@ -74,7 +77,9 @@ class TransferScheduler:
         # Throughput: bytes received since the sample began, and the rate before the last growth.
         self._sample_start = clock()
         self._sample_bytes = 0
+        self._sample_full = False
         self._rate = 0.0
+        self._rate_window = 0
         self._rate_before_growth: float | None = None
         self._grew_at: float | None = None
         self._plateau_until = float("-inf")
@@ -115,7 +120,7 @@ class TransferScheduler:
         ``client`` is topped up later, when a slot or bytes free up) when there is none."""
         with self._lock:
             if self._in_flight >= self._window:
-                self._refused_by_window = True
+                self._refused_by_window = self._sample_full = True
                 self._hungry.add(client)
                 return False
             # One block may always go when nothing is held: a budget below one block
@@ -167,18 +172,26 @@ class TransferScheduler:
     # -- adapting the window ------------------------------------------------------------------
 
     def received(self, nbytes: int) -> None:
-        """Body bytes arrived (any stream): the throughput the window is judged by."""
+        """Body bytes arrived (any stream): the throughput the window is judged by.
+
+        Only samples in which the window was full (someone was refused a slot) say what the
+        window is worth; a sample that spans an idle gap says nothing and is dropped."""
         with self._lock:
             self._sample_bytes += nbytes
             now = self._clock()
             elapsed = now - self._sample_start
             if elapsed < self._sample_seconds:
                 return
-            self._rate = self._sample_bytes / elapsed
+            full, self._sample_full = self._sample_full, False
+            rate = self._sample_bytes / elapsed
             self._sample_start, self._sample_bytes = now, 0
-            if self._grew_at is not None and self._rate_before_growth is not None and now - self._grew_at >= elapsed:
-                # A whole sample since the last doubling: did it pay?
-                if self._rate < self._rate_before_growth * self._gain:
+            if elapsed > _IDLE_SAMPLES * self._sample_seconds or not full:
+                return
+            self._rate, self._rate_window = rate, self._window
+            if self._grew_at is not None and now - self._grew_at >= elapsed:
+                # A whole full sample since the last doubling: did it pay?
+                before = self._rate_before_growth
+                if before is not None and rate < before * self._gain:
                     self._plateau_until = now + self._reprobe
                 self._grew_at = None
 
@@ -193,7 +206,8 @@ class TransferScheduler:
                 and now >= self._plateau_until
                 and (self._grew_at is None or now - self._grew_at >= self._sample_seconds)
             ):
-                self._rate_before_growth = self._rate if self._rate > 0 else None
+                # The rate of the last full sample, if it was taken at this window.
+                self._rate_before_growth = self._rate if self._rate > 0 and self._rate_window == self._window else None
                 self._window = min(self.max_requests, self._window * 2)
                 self.peak_window = max(self.peak_window, self._window)
                 self._grew_at = now
