@@ -162,6 +162,19 @@ def test_bytes_are_bounded_but_one_block_may_always_go() -> None:
     assert scheduler.peak_held == 10 * MiB
 
 
+def test_no_stream_holds_more_than_an_equal_share_of_the_budget() -> None:
+    scheduler = TransferScheduler(max_requests=16, initial_window=16, clock=Clock())
+    ahead, behind = Client(), Client()
+    scheduler.attach()
+    scheduler.attach()
+    for own in (0, MiB, 2 * MiB, 3 * MiB):
+        assert scheduler.try_start(ahead, MiB, 8 * MiB, own)
+    assert not scheduler.try_start(ahead, MiB, 8 * MiB, 4 * MiB)  # its share of 8 MiB is 4
+    assert scheduler.try_start(behind, MiB, 8 * MiB, 0)  # the other stream still gets bytes
+    scheduler.detach(ahead)
+    scheduler.detach(behind)
+
+
 def test_free_slots_go_to_waiting_consumers_first_then_to_the_fewest_ahead() -> None:
     scheduler = TransferScheduler(max_requests=4, initial_window=1, clock=Clock())
     order: list[Client] = []

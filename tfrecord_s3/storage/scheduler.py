@@ -72,6 +72,7 @@ class TransferScheduler:
         self._lock = threading.Lock()
         self._in_flight = 0
         self._held = 0
+        self._streams = 0
         self._hungry: set[Client] = set()
         self._refused_by_window = False
         # Throughput: bytes received since the sample began, and the rate before the last growth.
@@ -115,9 +116,11 @@ class TransferScheduler:
 
     # -- grants -----------------------------------------------------------------------------
 
-    def try_start(self, client: Client, nbytes: int, max_bytes: int) -> bool:
+    def try_start(self, client: Client, nbytes: int, max_bytes: int, own: int = 0) -> bool:
         """Take a slot and ``nbytes`` of the budget for a read-ahead GET; False (and
-        ``client`` is topped up later, when a slot or bytes free up) when there is none."""
+        ``client`` is topped up later, when a slot or bytes free up) when there is none.
+        ``own``: the bytes ``client`` holds already; no stream holds more than an equal share
+        of the budget, so one whose reader stopped reading cannot starve the others."""
         with self._lock:
             if self._in_flight >= self._window:
                 self._refused_by_window = self._sample_full = True
@@ -125,11 +128,23 @@ class TransferScheduler:
                 return False
             # One block may always go when nothing is held: a budget below one block
             # must slow a stream down, never stop it.
-            if self._held and self._held + nbytes > max_bytes:
+            share = max_bytes // max(self._streams, 1)
+            if self._held and (self._held + nbytes > max_bytes or (own and own + nbytes > share)):
                 self._hungry.add(client)
                 return False
             self._take(nbytes)
             return True
+
+    def attach(self) -> None:
+        """A stream opened (the budget's equal shares are counted over open streams)."""
+        with self._lock:
+            self._streams += 1
+
+    def detach(self, client: Client) -> None:
+        """A stream closed: it wants nothing more."""
+        with self._lock:
+            self._streams -= 1
+            self._hungry.discard(client)
 
     def start_now(self, nbytes: int) -> None:
         """A GET the consumer waits for (its current block): counted, never refused."""
@@ -155,10 +170,6 @@ class TransferScheduler:
         with self._lock:
             self._held -= nbytes
         self._wake()
-
-    def forget(self, client: Client) -> None:
-        with self._lock:
-            self._hungry.discard(client)
 
     def _wake(self) -> None:
         with self._lock:

@@ -168,6 +168,8 @@ class BlockStream(io.RawIOBase):
         # Buffers of blocks the consumer has left, for the next fetches (deque: thread-safe).
         self._spare: deque[bytearray] = deque()
         self._executor: ThreadPoolExecutor | None = None
+        if scheduler is not None:
+            scheduler.attach()
 
     # -- what callers and benchmarks read ---------------------------------------------------
 
@@ -281,7 +283,7 @@ class BlockStream(io.RawIOBase):
             for entry in pending:
                 if entry.future.cancelled():  # never ran: its slot was never given back
                     scheduler.request_done()
-            scheduler.forget(self)
+            scheduler.detach(self)
             scheduler.release(held)
         self._spare.clear()
         self._block = memoryview(b"")
@@ -345,7 +347,9 @@ class BlockStream(io.RawIOBase):
         self._settle(cancelled, released)
         if entry is None and self._scheduler is not None:
             self._scheduler.start_now(end - start)
-        if sequential:
+        # The first GET of a stream goes alone: the first record waits for nothing else.
+        first = self._reads == 1 and self._scheduler is not None
+        if sequential and not first:
             self.top_up()
         # The block wanted now is fetched on the caller's thread unless already under way.
         if entry is not None:
@@ -363,6 +367,8 @@ class BlockStream(io.RawIOBase):
                 if self._scheduler is not None:
                     self._scheduler.request_done()
         self._block = block
+        if sequential and first:
+            self.top_up()
         return block
 
     def _settle(self, cancelled: list[_Ahead], released: int) -> None:
@@ -390,7 +396,7 @@ class BlockStream(io.RawIOBase):
             while start < self._size and len(self._pending) < self._read_ahead:
                 end = self._span_end(start)
                 if scheduler is not None:
-                    if not scheduler.try_start(self, end - start, self._max_bytes):
+                    if not scheduler.try_start(self, end - start, self._max_bytes, sum(self._held.values())):
                         return
                     self._held[start] = end - start
                 try:
