@@ -12,7 +12,7 @@ from typing import Any
 
 from ._common import TF_VENV, Results, Settings, Target, alternate, collect_peer, own_versions, parse_settings
 from ._data import FEATURE_SPEC, RecordFile, example_shards
-from ._ours import Missing, feature_spec, piece
+from ._ours import Missing, SchedulerWindow, feature_spec, piece
 from ._servers import S3rver, environment, network, s3rver
 from .peers._common import Measurement, NetworkStats, Plan, ServerCPU, measure_interleaved
 
@@ -66,9 +66,14 @@ def _ours(urls: list[str], files: list[RecordFile], parallel: int | None, how: s
     expected = sum(f.records for f in files)
     total_bytes = sum(f.bytes for f in files)
 
+    fixed = None
+    if how == "fixed":  # the fixed read-ahead window of before the scheduler, for comparison
+        (config_class,) = piece("tfrecord_s3.config", "S3Config")
+        fixed = config_class.from_env(read_ahead=2)
+
     def run() -> tuple[int, int]:
-        dataset = dataset_class(urls, num_parallel_reads=parallel)
-        if how in ("batch", "parse"):
+        dataset = dataset_class(urls, num_parallel_reads=parallel, config=fixed)
+        if how in ("batch", "parse", "fixed"):
             dataset = dataset.batch(BATCH)
         if how == "parse":
             dataset = dataset.parse_examples(features)
@@ -96,7 +101,14 @@ def run(settings: Settings) -> Results:
         results.versions["network"] = server.network.describe()
         print(f"  [dataset] {SHARDS} objects, {total / 1e6:.0f} MB on {server.endpoint}", flush=True)
         with environment(server.env_ours()):
-            plans: list[tuple[str, int | None, str]] = [(DEFAULTS, None, "batch")]
+            plans: list[tuple[str, int | None, str]] = [
+                (DEFAULTS, None, "batch"),
+                (
+                    f"ours TFRecordDataset(num_parallel_reads={TF_PARALLEL}).batch({BATCH}), fixed read_ahead=2",
+                    TF_PARALLEL,
+                    "fixed",
+                ),
+            ]
             if shaped:
                 plans += [
                     (f"ours TFRecordDataset(num_parallel_reads={n}).batch({BATCH})", n, "batch") for n in PARALLEL
@@ -109,6 +121,7 @@ def run(settings: Settings) -> Results:
                 ]
             server_cpu = ServerCPU(server.process.pid)
             net = NetworkStats(server.stats_url)
+            window = SchedulerWindow()
             runnable: list[Plan] = []
             if shaped:
                 runnable.append(
@@ -123,7 +136,7 @@ def run(settings: Settings) -> Results:
                     continue
                 if not runnable:
                     reader()  # warm-up: clients, credentials, connection pools
-                runnable.append((name, scenario, net.wrap(name, server_cpu.wrap(name, reader))))
+                runnable.append((name, scenario, window.wrap(name, net.wrap(name, server_cpu.wrap(name, reader)))))
                 parallel_of[name] = parallel
             cap = int(piece("tfrecord_s3.dataset", "DEFAULT_MAX_BYTES_IN_FLIGHT")[0]) if runnable else 0
 
@@ -136,6 +149,7 @@ def run(settings: Settings) -> Results:
                     if m.reader == CEILING:
                         found.append(("ceiling", m))
                         continue
+                    window.annotate(m)
                     m.extra["num_parallel_reads"] = parallel_of[m.reader]
                     m.extra["max_bytes_in_flight"] = cap
                     if m.reader == DEFAULTS:

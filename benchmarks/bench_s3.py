@@ -27,7 +27,7 @@ from ._common import (
     parse_settings,
 )
 from ._data import FEATURE_SPEC, RecordFile, example_file
-from ._ours import Missing, piece
+from ._ours import Missing, SchedulerWindow, piece
 from ._servers import REGION, S3rver, environment, network, s3rver
 from .peers._common import Measurement, NetworkStats, Plan, ServerCPU, measure_interleaved
 
@@ -221,13 +221,19 @@ def run(settings: Settings) -> Results:
             # Within a round, the ceiling and ours run in turn: they see the same server and machine.
             server_cpu = ServerCPU(server.process.pid)
             net = NetworkStats(server.stats_url)
-            plans = [(name, scenario, net.wrap(name, server_cpu.wrap(name, run))) for name, scenario, run in plans]
+            window = SchedulerWindow()
+            plans = [
+                (name, scenario, window.wrap(name, net.wrap(name, server_cpu.wrap(name, run))))
+                for name, scenario, run in plans
+            ]
 
             def ours(repeats: int) -> list[tuple[str, Measurement]]:
                 found: list[tuple[str, Measurement]] = []
                 for measurement in measure_interleaved(plans, repeats):
                     server_cpu.annotate(measurement)
                     net.annotate(measurement)
+                    if measurement.reader.startswith("ours"):
+                        window.annotate(measurement)
                     if measurement.reader == "ours open_s3 read()":
                         measurement.extra["counters"] = dict(counters)
                     if measurement.reader == "ours tf_record_iterator (CRC)":

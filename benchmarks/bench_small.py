@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from ._common import PEERS_VENV, Results, Settings, Target, alternate, collect_peer, own_versions, parse_settings
 from ._data import small_objects
-from ._ours import piece
+from ._ours import SchedulerWindow, piece
 from ._servers import REGION, environment, network, s3rver
 from .peers._common import Measurement, NetworkStats, Plan, ServerCPU, measure_interleaved
 
@@ -52,6 +52,7 @@ def run(settings: Settings) -> Results:
         print(f"  [small] {len(files)} objects, {size / 1e6:.0f} MB on {server.endpoint}", flush=True)
         server_cpu = ServerCPU(server.process.pid)
         net = NetworkStats(server.stats_url)
+        window = SchedulerWindow()
         with environment(server.env_ours()):
             plans: list[Plan] = []
             for name, parallel in [(DEFAULTS, None)] + [
@@ -59,7 +60,7 @@ def run(settings: Settings) -> Results:
             ]:
                 reader = _ours(pattern, parallel, records)
                 sized = _sized(reader, size)
-                plans.append((name, scenario, net.wrap(name, server_cpu.wrap(name, sized))))
+                plans.append((name, scenario, window.wrap(name, net.wrap(name, server_cpu.wrap(name, sized)))))
             plans[0][2]()  # warm-up: clients, credentials
 
             def ours(repeats: int) -> list[tuple[str, Measurement]]:
@@ -67,6 +68,7 @@ def run(settings: Settings) -> Results:
                 for m in measure_interleaved(plans, repeats):
                     server_cpu.annotate(m)
                     net.annotate(m)
+                    window.annotate(m)
                     found.append(("ours", m))
                 return found
 

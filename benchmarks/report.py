@@ -99,8 +99,9 @@ def _network_table(rows: list[dict[str, Any]]) -> list[str]:
     """What each reader cost on a shaped network, per timed run (medians)."""
     lines = [
         "| reader | MB/s | first record (s) | GET / HEAD / LIST per run | 503s | peak requests in flight "
-        "| connections opened (peak open, idle pooled ones included) | client CPU s/GB |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| connections opened (peak open, idle pooled ones included) | client CPU s/GB "
+        "| our scheduler's window at the end (peak) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
         net = row.get("extra", {}).get("network")
@@ -111,9 +112,16 @@ def _network_table(rows: list[dict[str, Any]]) -> list[str]:
             f"| {row['reader']} | {_num(row['mb_per_s'], 1)} | {_num(first, 2) if first is not None else '-'} | "
             f"{_num(net['gets'])} / {_num(net['heads'])} / {_num(net['lists'])} | {_num(net['slowdowns'])} | "
             f"{_num(net['peak_in_flight'])} | {_num(net['connections'])} ({_num(net['peak_connections'])}) | "
-            f"{_num(row.get('cpu_s_per_gb'), 2)} |"
+            f"{_num(row.get('cpu_s_per_gb'), 2)} | {_window(row)} |"
         )
     return lines
+
+
+def _window(row: dict[str, Any]) -> str:
+    scheduler = row.get("extra", {}).get("scheduler")
+    if not scheduler:
+        return "-"
+    return f"{scheduler['window']} ({scheduler['peak_window']})"
 
 
 def _targets_table(results: dict[str, dict[str, Any]], profile: str) -> list[str]:
