@@ -393,7 +393,12 @@ class BlockStream(io.RawIOBase):
                 return
             last = next(reversed(self._pending.values()), None)
             start = last.end if last is not None else self._ahead_from
-            while start < self._size and len(self._pending) < self._read_ahead:
+            cap = self._read_ahead
+            if scheduler is not None:
+                # Slow start per stream: 1, 2, 4... blocks ahead as its reader takes blocks, so a
+                # new stream's first records do not wait behind a burst of new GET threads.
+                cap = min(cap, 1 << min(self._reads - 1, 16))
+            while start < self._size and len(self._pending) < cap:
                 end = self._span_end(start)
                 if scheduler is not None:
                     if not scheduler.try_start(self, end - start, self._max_bytes, sum(self._held.values())):
