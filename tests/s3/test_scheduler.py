@@ -300,3 +300,16 @@ def test_slow_down_during_a_read_shrinks_the_window() -> None:
         assert stream.readall() == data
         assert stream.throttles == 1
     assert scheduler.window == 4
+
+
+def test_a_new_stream_starts_slow_one_block_ahead_then_doubling() -> None:
+    data = random.Random(6).randbytes(2 * MiB)
+    scheduler = TransferScheduler(max_requests=16, initial_window=16)
+    with adaptive(MemoryReader(data), scheduler, read_ahead=16) as stream:
+        ahead = []
+        got = b""
+        while len(ahead) < 4:
+            got += stream.read(len(data))  # one block per call on a raw stream
+            ahead.append(len(stream._pending))
+        assert ahead == [1, 2, 4, 8]
+        assert got + stream.readall() == data
