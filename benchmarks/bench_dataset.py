@@ -134,8 +134,8 @@ def run(settings: Settings) -> Results:
                 except Missing as exc:
                     results.note(f"skipped {name}: {exc}")
                     continue
-                if not runnable:
-                    reader()  # warm-up: clients, credentials, connection pools
+                if not parallel_of:
+                    reader()  # warm-up of our first reader: clients, credentials, connection pools
                 runnable.append((name, scenario, window.wrap(name, net.wrap(name, server_cpu.wrap(name, reader)))))
                 parallel_of[name] = parallel
             cap = int(piece("tfrecord_s3.dataset", "DEFAULT_MAX_BYTES_IN_FLIGHT")[0]) if runnable else 0
