@@ -180,12 +180,7 @@ def s3rver(*, startup_timeout: float = 30.0) -> Iterator[S3rver]:
         _wait_until_answering(process, port, startup_timeout)
         yield S3rver(process, port, directory)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
         shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -221,12 +216,17 @@ def network(server: S3rver, profile: str) -> Iterator[S3rver]:
         yield server
     finally:
         server.port, server.network, server.stats_url = server.server_port, PROFILES["loopback"], None
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[Any]) -> None:
+    """Terminate a process we started (by its PID), killing it if it does not exit."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @contextmanager
