@@ -1,6 +1,11 @@
 """Runs every layer benchmark, then writes RESULTS.md and throughput.png.
 
-    python -m benchmarks [--quick] [--repeats N] [--rounds N] [--only core,s3,dataset,ray] [--report-only]
+    python -m benchmarks [--quick] [--repeats N] [--rounds N] [--only core,s3,dataset,small,ray] [--report-only]
+                         [--network loopback|s3-region|s3-far]
+
+``--network`` puts a shaping proxy (benchmarks/shaper.py: first-byte latency, bandwidth per
+connection and per NIC, 503 SlowDown past a request rate) between every client and the server;
+its results go to ``benchmarks/out/<layer>@<profile>.json`` and their own sections of RESULTS.md.
 
 Each layer runs in a fresh process, so its memory figures carry nothing of another layer's
 (torch imported by one, a server's buffers in another). Peers come from the virtualenvs made
@@ -18,14 +23,14 @@ import time
 from . import report
 from ._common import REPO, add_settings_arguments, settings_from
 
-_BENCHES = ("core", "s3", "dataset", "ray")
+_BENCHES = ("core", "s3", "dataset", "small", "ray")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small data, fewer repeats (< 2 min)")
     add_settings_arguments(parser)
-    parser.add_argument("--only", default=",".join(_BENCHES), help="comma-separated subset of core,s3,dataset,ray")
+    parser.add_argument("--only", default=",".join(_BENCHES), help="comma-separated subset of " + ",".join(_BENCHES))
     parser.add_argument("--report-only", action="store_true", help="rewrite RESULTS.md/PNG from benchmarks/out")
     args = parser.parse_args(argv)
     if not args.report_only:
@@ -34,7 +39,10 @@ def main(argv: list[str] | None = None) -> None:
         for name in names:
             if name not in _BENCHES:
                 parser.error(f"unknown benchmark {name!r}; choose from {', '.join(_BENCHES)}")
-        passed = ["--repeats", str(settings.repeats), "--rounds", str(settings.rounds)]
+        passed = ["--repeats", str(settings.repeats), "--rounds", str(settings.rounds), "--network", settings.network]
+        if settings.network != "loopback":
+            # The local layers have no network; a shaped run is about the S3 layers.
+            names = [n for n in names if n in report.SHAPED]
         if settings.quick:
             passed.append("--quick")
         for name in names:

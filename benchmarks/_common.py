@@ -38,10 +38,16 @@ class Settings:
     quick: bool
     repeats: int
     rounds: int = 1
+    #: A profile of benchmarks/shaper.py: "loopback" (no shaping), "s3-region", "s3-far".
+    network: str = "loopback"
 
     @property
     def label(self) -> str:
         return "quick" if self.quick else "full"
+
+    def bench_name(self, layer: str) -> str:
+        """The name of ``layer``'s results on this network: "s3", "s3-region" + layer, ..."""
+        return layer if self.network == "loopback" else f"{layer}@{self.network}"
 
 
 def parse_settings(description: str, argv: list[str] | None = None) -> Settings:
@@ -58,13 +64,19 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rounds", type=int, default=None, help="alternations of ours and the peers (default 3, quick 1)"
     )
+    parser.add_argument(
+        "--network",
+        default="loopback",
+        choices=("loopback", "s3-region", "s3-far"),
+        help="network profile between the clients and the S3 server (benchmarks/shaper.py)",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
     quick = bool(args.quick)
     repeats = args.repeats if args.repeats is not None else (3 if quick else 2)
     rounds = args.rounds if args.rounds is not None else (1 if quick else 3)
-    return Settings(quick=quick, repeats=max(1, repeats), rounds=max(1, rounds))
+    return Settings(quick=quick, repeats=max(1, repeats), rounds=max(1, rounds), network=str(args.network))
 
 
 @dataclass
@@ -243,6 +255,7 @@ class Results:
             "notes": self.notes,
             "versions": self.versions,
             "others_cpu_share": self.others_share,
+            "network": self.settings.network,
         }
         path.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"  [{self.bench}] wrote {path.relative_to(REPO)}", flush=True)

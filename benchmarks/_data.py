@@ -150,3 +150,23 @@ def gzip_file(source: RecordFile, level: int = 6) -> RecordFile:
             os.fsync(raw_out.fileno())
         tmp.rename(path)
     return RecordFile(path, source.records, source.bytes, "gzip")
+
+
+def small_objects(count: int, records: int, *, seed: int = 5) -> list[RecordFile]:
+    """``count`` small files of ``records`` ~900-byte Examples each (~100 KB with 110): the
+    many-small-objects scenario."""
+    directory = DATA_DIR / f"small-{count}x{records}-s{seed}"
+    found: list[RecordFile] = []
+    rng = random.Random(seed)
+    pool: list[bytes] | None = None
+    for i in range(count):
+        path = directory / f"obj-{i:05d}.tfrecord"
+        cached = _cached(path, "examples")
+        if cached is None:
+            if pool is None:
+                print(f"  generating {directory.name} ...", flush=True)
+                pool = [frame(sample_example(rng)) for _ in range(997)]
+            start = i * records
+            cached = _write(path, iter([pool[(start + j) % len(pool)] for j in range(records)]))
+        found.append(RecordFile(cached.path, cached.records, cached.bytes, "examples"))
+    return found

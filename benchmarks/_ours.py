@@ -38,3 +38,39 @@ def feature_spec(spec: dict[str, tuple[str, list[int]]]) -> dict[str, Any]:
     (fixed,) = piece("tfrecord_s3.decode", "FixedLenFeature")
     dtypes = {"bytes": "bytes", "int64": "int64", "float32": "float32"}
     return {name: fixed(shape, dtypes[dtype]) for name, (dtype, shape) in spec.items()}
+
+
+class SchedulerWindow:
+    """The window our process's transfer scheduler reached in each of a reader's runs (its
+    peak and where it ended), and the peak of GETs in flight: stored in ``extra["scheduler"]``."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, list[dict[str, int]]] = {}
+
+    def wrap(self, reader: str, run: Any) -> Any:
+        try:
+            (process_scheduler,) = piece("tfrecord_s3.storage.scheduler", "process_scheduler")
+        except Missing:
+            return run
+        runs = self.runs.setdefault(reader, [])
+
+        def wrapped() -> Any:
+            scheduler = process_scheduler(1)
+            scheduler.reset_peaks()
+            result = run()
+            runs.append(
+                {
+                    "window": scheduler.window,
+                    "peak_window": scheduler.peak_window,
+                    "peak_in_flight": scheduler.peak_in_flight,
+                    "peak_held_mb": round(scheduler.peak_held / 1e6),
+                }
+            )
+            return result
+
+        return wrapped
+
+    def annotate(self, measurement: Any) -> None:
+        runs = self.runs.get(measurement.reader)
+        if runs:
+            measurement.extra["scheduler"] = runs[-1]

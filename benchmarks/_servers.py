@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -18,7 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ._common import WORK_DIR
+from ._common import REPO, WORK_DIR
+from .peers._common import fetch_stats
+from .shaper import PROFILES
 
 S3RVER_VERSION = "3.7.1"
 S3RVER_DIR = WORK_DIR / "s3rver"
@@ -63,12 +66,22 @@ class S3rver:
 
     def __init__(self, process: subprocess.Popen[bytes], port: int, directory: Path) -> None:
         self.process = process
+        self.server_port = port
+        #: Where clients connect: the server itself, or a shaping proxy in front of it.
         self.port = port
         self.directory = directory
+        self.network = PROFILES["loopback"]
+        self.stats_url: str | None = None
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def network_stats(self, *, reset: bool = False) -> dict[str, Any] | None:
+        """The shaping proxy's counters (None on loopback); ``reset`` restarts its peaks."""
+        if self.stats_url is None:
+            return None
+        return fetch_stats(self.stats_url, reset=reset)
 
     def credentials_env(self) -> dict[str, str]:
         return {
@@ -87,7 +100,8 @@ class S3rver:
         # tensorflow-io ignores S3_USE_HTTPS; only a full http:// endpoint keeps it off HTTPS.
         return {**self.credentials_env(), "S3_ENDPOINT": self.endpoint, "S3_USE_HTTPS": "0", "S3_VERIFY_SSL": "0"}
 
-    def client(self) -> Any:  # mypy_boto3_s3.S3Client when boto3-stubs is installed
+    def client(self, *, direct: bool = False) -> Any:  # mypy_boto3_s3.S3Client with boto3-stubs
+        """A boto3 client through the network profile (``direct``: to the server itself)."""
         import boto3
         from botocore.config import Config
 
@@ -100,7 +114,7 @@ class S3rver:
         )
         return boto3.client(
             "s3",
-            endpoint_url=self.endpoint,
+            endpoint_url=f"http://127.0.0.1:{self.server_port}" if direct else self.endpoint,
             aws_access_key_id=ACCESS_KEY,
             aws_secret_access_key=SECRET_KEY,
             region_name=REGION,
@@ -108,8 +122,9 @@ class S3rver:
         )
 
     def upload(self, bucket: str, files: Mapping[str, Path]) -> None:
-        """Creates ``bucket`` (if needed) and PUTs each file under its key, in one request each."""
-        client = self.client()
+        """Creates ``bucket`` (if needed) and PUTs each file under its key, in one request each,
+        straight to the server (never through the network profile)."""
+        client = self.client(direct=True)
         try:
             client.create_bucket(Bucket=bucket)
         except client.exceptions.BucketAlreadyOwnedByYou:
@@ -165,13 +180,53 @@ def s3rver(*, startup_timeout: float = 30.0) -> Iterator[S3rver]:
         _wait_until_answering(process, port, startup_timeout)
         yield S3rver(process, port, directory)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextmanager
+def network(server: S3rver, profile: str) -> Iterator[S3rver]:
+    """Puts the shaping proxy of ``profile`` (benchmarks/shaper.py, its own process) between the
+    clients and ``server`` for the block; "loopback" leaves them connected directly."""
+    if not PROFILES[profile].shaped:
+        yield server
+        return
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.shaper",
+            "--upstream",
+            f"127.0.0.1:{server.server_port}",
+            "--profile",
+            profile,
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line.startswith("listening "):
+            raise RuntimeError(f"shaper did not start: {line!r}")
+        server.port = int(line.split()[1])
+        server.network = PROFILES[profile]
+        server.stats_url = f"http://127.0.0.1:{server.port}/__shaper__/"
+        yield server
+    finally:
+        server.port, server.network, server.stats_url = server.server_port, PROFILES["loopback"], None
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[Any]) -> None:
+    """Terminate a process we started (by its PID), killing it if it does not exit."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @contextmanager

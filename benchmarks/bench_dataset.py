@@ -12,15 +12,18 @@ from typing import Any
 
 from ._common import TF_VENV, Results, Settings, Target, alternate, collect_peer, own_versions, parse_settings
 from ._data import FEATURE_SPEC, RecordFile, example_shards
-from ._ours import Missing, feature_spec, piece
-from ._servers import environment, s3rver
-from .peers._common import Measurement, Plan, ServerCPU, measure_interleaved
+from ._ours import Missing, SchedulerWindow, feature_spec, piece
+from ._servers import S3rver, environment, network, s3rver
+from .peers._common import Measurement, NetworkStats, Plan, ServerCPU, measure_interleaved
 
 BUCKET = "bench"
 SHARDS = 8
 BATCH = 256
 PARALLEL = (1, 2, 4, 8)
 TF_PARALLEL = 4
+DEFAULTS = f"ours TFRecordDataset(files).batch({BATCH}), default arguments"
+CEILING = "boto3 16 x 8 MiB ranged GETs over the shards (bytes only)"
+_RANGE = 8 << 20
 
 
 def _count(element: Any) -> int:
@@ -32,15 +35,45 @@ def _count(element: Any) -> int:
     return len(element)
 
 
-def _ours(urls: list[str], files: list[RecordFile], parallel: int, how: str) -> Callable[[], tuple[int, int]]:
+def _ceiling(server: S3rver, keys: list[str], sizes: list[int]) -> Callable[[], tuple[int, int]]:
+    """Every shard as 8 MiB ranged GETs, 16 at a time, bodies read and dropped."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = server.client()
+    spans = [
+        (key, start, min(start + _RANGE, size) - 1)
+        for key, size in zip(keys, sizes, strict=True)
+        for start in range(0, size, _RANGE)
+    ]
+
+    def fetch(span: tuple[str, int, int]) -> int:
+        key, first, last = span
+        return len(client.get_object(Bucket=BUCKET, Key=key, Range=f"bytes={first}-{last}")["Body"].read())
+
+    def run() -> tuple[int, int]:
+        with ThreadPoolExecutor(16) as pool:
+            total = sum(pool.map(fetch, spans))
+        if total != sum(sizes):
+            raise RuntimeError(f"ceiling read {total} bytes, expected {sum(sizes)}")
+        return 0, total
+
+    return run
+
+
+def _ours(urls: list[str], files: list[RecordFile], parallel: int | None, how: str) -> Callable[[], tuple[int, int]]:
     (dataset_class,) = piece("tfrecord_s3.dataset", "TFRecordDataset")
     features = feature_spec(FEATURE_SPEC) if how == "parse" else None
     expected = sum(f.records for f in files)
     total_bytes = sum(f.bytes for f in files)
 
+    fixed = None
+    if how == "fixed":  # the fixed read-ahead window of before the scheduler, for comparison
+        (config_class,) = piece("tfrecord_s3.config", "S3Config")
+        fixed = config_class.from_env(read_ahead=2)
+
     def run() -> tuple[int, int]:
-        dataset = dataset_class(urls, num_parallel_reads=parallel)
-        if how in ("batch", "parse"):
+        dataset = dataset_class(urls, num_parallel_reads=parallel, config=fixed)
+        if how in ("batch", "parse", "fixed"):
             dataset = dataset.batch(BATCH)
         if how == "parse":
             dataset = dataset.parse_examples(features)
@@ -55,34 +88,55 @@ def _ours(urls: list[str], files: list[RecordFile], parallel: int, how: str) -> 
 
 
 def run(settings: Settings) -> Results:
-    results = Results("dataset", settings)
+    results = Results(settings.bench_name("dataset"), settings)
     results.versions.update(own_versions())
     files = example_shards(24 if settings.quick else 200, SHARDS)
     keys = {f"shards/part-{i:02d}.tfrecord": f.path for i, f in enumerate(files)}
     urls = [f"s3://{BUCKET}/{key}" for key in keys]
     total = sum(f.bytes for f in files)
     scenario = f"s3 {SHARDS} shards"
-    with s3rver() as server:
+    shaped = settings.network != "loopback"
+    with s3rver() as server, network(server, settings.network):
         server.upload(BUCKET, keys)
+        results.versions["network"] = server.network.describe()
         print(f"  [dataset] {SHARDS} objects, {total / 1e6:.0f} MB on {server.endpoint}", flush=True)
         with environment(server.env_ours()):
-            plans = [(f"ours TFRecordDataset(num_parallel_reads={n})", n, "records") for n in PARALLEL]
-            plans += [
-                (f"ours TFRecordDataset(num_parallel_reads={TF_PARALLEL}).batch({BATCH})", TF_PARALLEL, "batch"),
-                (f"ours (num_parallel_reads={TF_PARALLEL}).batch({BATCH}).parse_examples()", TF_PARALLEL, "parse"),
+            plans: list[tuple[str, int | None, str]] = [
+                (DEFAULTS, None, "batch"),
+                (
+                    f"ours TFRecordDataset(num_parallel_reads={TF_PARALLEL}).batch({BATCH}), fixed read_ahead=2",
+                    TF_PARALLEL,
+                    "fixed",
+                ),
             ]
+            if shaped:
+                plans += [
+                    (f"ours TFRecordDataset(num_parallel_reads={n}).batch({BATCH})", n, "batch") for n in PARALLEL
+                ]
+            else:
+                plans += [(f"ours TFRecordDataset(num_parallel_reads={n})", n, "records") for n in PARALLEL]
+                plans += [
+                    (f"ours TFRecordDataset(num_parallel_reads={TF_PARALLEL}).batch({BATCH})", TF_PARALLEL, "batch"),
+                    (f"ours (num_parallel_reads={TF_PARALLEL}).batch({BATCH}).parse_examples()", TF_PARALLEL, "parse"),
+                ]
             server_cpu = ServerCPU(server.process.pid)
+            net = NetworkStats(server.stats_url)
+            window = SchedulerWindow()
             runnable: list[Plan] = []
-            parallel_of: dict[str, int] = {}
+            if shaped:
+                runnable.append(
+                    (CEILING, scenario, net.wrap(CEILING, _ceiling(server, list(keys), [f.bytes for f in files])))
+                )
+            parallel_of: dict[str, int | None] = {}
             for name, parallel, how in plans:
                 try:
                     reader = _ours(urls, files, parallel, how)
                 except Missing as exc:
                     results.note(f"skipped {name}: {exc}")
                     continue
-                if not runnable:
-                    reader()  # warm-up: clients, credentials, connection pools
-                runnable.append((name, scenario, server_cpu.wrap(name, reader)))
+                if not parallel_of:
+                    reader()  # warm-up of our first reader: clients, credentials, connection pools
+                runnable.append((name, scenario, window.wrap(name, net.wrap(name, server_cpu.wrap(name, reader)))))
                 parallel_of[name] = parallel
             cap = int(piece("tfrecord_s3.dataset", "DEFAULT_MAX_BYTES_IN_FLIGHT")[0]) if runnable else 0
 
@@ -91,8 +145,15 @@ def run(settings: Settings) -> Results:
                 found: list[tuple[str, Measurement]] = []
                 for m in measure_interleaved(runnable, repeats):
                     server_cpu.annotate(m)
+                    net.annotate(m)
+                    if m.reader == CEILING:
+                        found.append(("ceiling", m))
+                        continue
+                    window.annotate(m)
                     m.extra["num_parallel_reads"] = parallel_of[m.reader]
                     m.extra["max_bytes_in_flight"] = cap
+                    if m.reader == DEFAULTS:
+                        _first_record(urls, m)
                     found.append(("ours", m))
                 return found
 
@@ -102,8 +163,9 @@ def run(settings: Settings) -> Results:
                 "parallel": TF_PARALLEL,
                 "spec": FEATURE_SPEC,
                 "batch": BATCH,
-                "parse": True,
+                "parse": not shaped,
                 "server_pid": server.process.pid,
+                "stats_url": server.stats_url,
             }
             alternate(
                 results,
@@ -111,6 +173,29 @@ def run(settings: Settings) -> Results:
             )
 
     tf_row = results.find(f"TF+tf-io TFRecordDataset(num_parallel_reads={TF_PARALLEL}).batch({BATCH})")
+    defaults = results.find(DEFAULTS)
+    if shaped:
+        ceiling = results.find(CEILING)
+        results.target(
+            Target(
+                f"dataset, {SHARDS} shards, default arguments, batch {BATCH} vs 16 x 8 MiB ranged GETs",
+                defaults.mb_per_s if defaults else None,
+                ceiling.mb_per_s if ceiling else None,
+                "MB/s",
+                0.9,
+                baseline_name="boto3 16 x 8 MiB",
+            )
+        )
+        results.target(
+            Target(
+                f"dataset, {SHARDS} shards, default arguments, batch {BATCH} vs TF+tf-io",
+                defaults.records_per_s if defaults else None,
+                tf_row.records_per_s if tf_row else None,
+                "rec/s",
+                4.0,
+                baseline_name=f"TF+tf-io num_parallel_reads={TF_PARALLEL}",
+            )
+        )
     ours_batch = results.find(f"ours TFRecordDataset(num_parallel_reads={TF_PARALLEL}).batch({BATCH})")
     results.target(
         Target(
@@ -138,6 +223,20 @@ def run(settings: Settings) -> Results:
         )
     results.write()
     return results
+
+
+def _first_record(urls: list[str], m: Measurement) -> None:
+    """Seconds to the first batch of a fresh dataset with default arguments."""
+    import time
+
+    (dataset_class,) = piece("tfrecord_s3.dataset", "TFRecordDataset")
+    start = time.perf_counter()
+    iterator = iter(dataset_class(urls).batch(BATCH))
+    next(iterator)
+    m.first_record_seconds.append(time.perf_counter() - start)
+    close = getattr(iterator, "close", None)
+    if close is not None:
+        close()
 
 
 def main(argv: list[str] | None = None) -> None:

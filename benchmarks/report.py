@@ -20,9 +20,29 @@ BENCHES = (
     ("core", "Local files (page cache warm)"),
     ("s3", "S3: one object on a local s3rver"),
     ("dataset", "S3: eight shards through a dataset"),
+    ("small", "S3: many small objects through a dataset"),
     ("ray", "Ray Data: eight local shards, ours vs ray.data.read_tfrecords"),
 )
 _KIND_COLOURS = {"ours": "#1f77b4", "peer": "#ff7f0e", "ceiling": "#7f7f7f"}
+#: Shaped networks (benchmarks/shaper.py) whose results get sections of their own.
+NETWORKS = ("s3-region", "s3-far")
+#: The layers that read through S3, so run through a shaped network too.
+SHAPED = ("s3", "dataset", "small")
+
+
+def sections(profile: str = "loopback") -> list[tuple[str, str]]:
+    """(results name, title) of every section of one network profile's report: the layers on
+    loopback, or the S3 layers (all but the local one) through the shaping proxy."""
+    if profile == "loopback":
+        return list(BENCHES)
+    return [(f"{name}@{profile}", f"{title}, network `{profile}`") for name, title in BENCHES if name in SHAPED]
+
+
+def report_paths(profile: str) -> tuple[Path, Path]:
+    """RESULTS.md and throughput.png for loopback; RESULTS-<profile>.md/.png for the others."""
+    if profile == "loopback":
+        return RESULTS_MD, CHART_PNG
+    return RESULTS_MD.with_name(f"RESULTS-{profile}.md"), CHART_PNG.with_name(f"throughput-{profile}.png")
 
 
 def machine() -> dict[str, str]:
@@ -43,7 +63,7 @@ def machine() -> dict[str, str]:
 
 def load() -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
-    for name, _title in BENCHES:
+    for name, _title in [entry for profile in ("loopback", *NETWORKS) for entry in sections(profile)]:
         path = OUT_DIR / f"{name}.json"
         if path.exists():
             found[name] = json.loads(path.read_text())
@@ -78,12 +98,41 @@ def _rows_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _targets_table(results: dict[str, dict[str, Any]]) -> list[str]:
+def _network_table(rows: list[dict[str, Any]]) -> list[str]:
+    """What each reader cost on a shaped network, per timed run (medians)."""
+    lines = [
+        "| reader | MB/s | first record (s) | GET / HEAD / LIST per run | 503s | peak requests in flight "
+        "| connections opened (peak open, idle pooled ones included) | client CPU s/GB "
+        "| our scheduler's window at the end (peak) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        net = row.get("extra", {}).get("network")
+        if not net:
+            continue
+        first = row.get("first_record_s")
+        lines.append(
+            f"| {row['reader']} | {_num(row['mb_per_s'], 1)} | {_num(first, 2) if first is not None else '-'} | "
+            f"{_num(net['gets'])} / {_num(net['heads'])} / {_num(net['lists'])} | {_num(net['slowdowns'])} | "
+            f"{_num(net['peak_in_flight'])} | {_num(net['connections'])} ({_num(net['peak_connections'])}) | "
+            f"{_num(row.get('cpu_s_per_gb'), 2)} | {_window(row)} |"
+        )
+    return lines
+
+
+def _window(row: dict[str, Any]) -> str:
+    scheduler = row.get("extra", {}).get("scheduler")
+    if not scheduler:
+        return "-"
+    return f"{scheduler['window']} ({scheduler['peak_window']})"
+
+
+def _targets_table(results: dict[str, dict[str, Any]], profile: str) -> list[str]:
     lines = [
         "| target | ours | baseline (same run) | ratio | goal | verdict |",
         "| --- | ---: | ---: | ---: | --- | --- |",
     ]
-    for name, _title in BENCHES:
+    for name, _title in sections(profile):
         for target in results.get(name, {}).get("targets", []):
             verdict = {True: "met", False: "**missed**", None: "not measured"}[target["met"]]
             digits = {"rec/s": 0, "GB/s": 2}.get(target["unit"], 1)
@@ -103,13 +152,16 @@ def _targets_table(results: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def write_markdown(
-    results: dict[str, dict[str, Any]], path: Path = RESULTS_MD, chart_name: str = CHART_PNG.name
+    results: dict[str, dict[str, Any]],
+    path: Path = RESULTS_MD,
+    chart_name: str = CHART_PNG.name,
+    profile: str = "loopback",
 ) -> Path:
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     modes = sorted({f"{r['mode']} ({r['repeats']} timed runs per reader)" for r in results.values()})
     info = machine()
     lines = [
-        "# Benchmark results",
+        "# Benchmark results" + ("" if profile == "loopback" else f" on the `{profile}` network"),
         "",
         f"Written by `python -m benchmarks` on {now}; mode: {', '.join(modes) or '-'}. Figures are medians "
         "of the timed runs; every peer and ceiling was measured in the same run as ours: readers of one "
@@ -125,19 +177,19 @@ def write_markdown(
         "",
         "## Targets",
         "",
-        *_targets_table(results),
+        *_targets_table(results, profile),
         "",
         f"![throughput per reader]({chart_name})",
         "",
     ]
     versions: dict[str, str] = {}
     notes: list[str] = []
-    for name, title in BENCHES:
+    for name, title in sections(profile):
         bench = results.get(name)
         if bench is None:
             lines += [f"## {title}", "", f"Not run (no `benchmarks/out/{name}.json`).", ""]
             continue
-        versions.update(bench.get("versions", {}))
+        versions.update({k: v for k, v in bench.get("versions", {}).items() if k != "network"})
         notes += [f"{name}: {n}" for n in bench.get("notes", [])]
         share = bench.get("others_cpu_share")
         load_text = f" Other processes used {share:.0%} of the CPUs meanwhile." if share is not None else ""
@@ -148,7 +200,11 @@ def write_markdown(
             f"Mode {bench['mode']}: {rounds} round(s), {bench['repeats']} timed runs per reader.{load_text}",
             "",
         ]
+        if bench.get("versions", {}).get("network"):
+            lines += [f"Network: {bench['versions']['network']} (benchmarks/shaper.py).", ""]
         lines += [*_rows_table(bench["rows"]), ""]
+        if "@" in name:
+            lines += [*_network_table(bench["rows"]), ""]
         counters = [r for r in bench["rows"] if r.get("extra", {}).get("counters")]
         for row in counters:
             lines += [f"{row['reader']} stream counters (last run): `{json.dumps(row['extra']['counters'])}`", ""]
@@ -160,7 +216,7 @@ def write_markdown(
     return path
 
 
-def write_chart(results: dict[str, dict[str, Any]], path: Path = CHART_PNG) -> Path | None:
+def write_chart(results: dict[str, dict[str, Any]], path: Path = CHART_PNG, profile: str = "loopback") -> Path | None:
     try:
         import matplotlib
 
@@ -168,7 +224,7 @@ def write_chart(results: dict[str, dict[str, Any]], path: Path = CHART_PNG) -> P
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    panels = [(title, results[name]["rows"]) for name, title in BENCHES if name in results]
+    panels = [(title, results[name]["rows"]) for name, title in sections(profile) if name in results]
     if not panels:
         return None
     heights = [max(1.5, 0.32 * len(rows) + 0.9) for _title, rows in panels]
@@ -201,13 +257,17 @@ def write_chart(results: dict[str, dict[str, Any]], path: Path = CHART_PNG) -> P
 
 def main() -> None:
     results = load()
-    markdown, png = RESULTS_MD, CHART_PNG
-    if any(r.get("mode") == "quick" for r in results.values()):
-        # Quick runs check that everything works; they never replace the committed full results.
-        markdown, png = OUT_DIR / "RESULTS-quick.md", OUT_DIR / "throughput-quick.png"
-    print(f"wrote {write_markdown(results, markdown, png.name).relative_to(REPO)}")
-    chart = write_chart(results, png)
-    print(f"wrote {chart.relative_to(REPO)}" if chart else "no chart (matplotlib missing or no results)")
+    for profile in ("loopback", *NETWORKS):
+        mine = {name: results[name] for name, _title in sections(profile) if name in results}
+        if not mine:
+            continue
+        markdown, png = report_paths(profile)
+        if any(r.get("mode") == "quick" for r in mine.values()):
+            # Quick runs check that everything works; they never replace the committed results.
+            markdown, png = OUT_DIR / f"quick-{markdown.name}", OUT_DIR / f"quick-{png.name}"
+        print(f"wrote {write_markdown(mine, markdown, png.name, profile).relative_to(REPO)}")
+        chart = write_chart(mine, png, profile)
+        print(f"wrote {chart.relative_to(REPO)}" if chart else "no chart (matplotlib missing or no results)")
 
 
 if __name__ == "__main__":

@@ -56,10 +56,20 @@ class S3Config:
     connect_timeout: float = 10.0
     #: Seconds without a byte before a read counts as stalled.
     read_timeout: float = 60.0
-    #: Bytes per ranged GET.
+    #: Bytes per ranged GET (the largest; see ``first_block_size``).
     block_size: int = 16 * MiB
-    #: Blocks fetched ahead of the reader, on that many threads per open stream (0: none).
-    read_ahead: int = 2
+    #: None (default): adaptive. The process's transfer scheduler keeps as many ranged GETs in
+    #: flight across all open streams as the network needs (up to ``max_pool_connections``,
+    #: within ``max_bytes_in_flight``), and each stream's GETs grow from ``first_block_size``
+    #: to ``block_size``. An integer N: a fixed window of N blocks of ``block_size`` fetched
+    #: ahead per stream, on N threads (0: none), as before the scheduler.
+    read_ahead: int | None = None
+    #: Adaptive mode: the first GET of a stream (and after a seek), so the first record comes
+    #: after one small round trip; later GETs double up to ``block_size``.
+    first_block_size: int = 1 * MiB
+    #: Adaptive mode: bytes of blocks in flight or fetched and not yet read, all streams of
+    #: the process together.
+    max_bytes_in_flight: int = 256 * MiB
     #: Tries per block (the first one included) before RetriesExhaustedError.
     max_attempts: int = 8
     #: Retries allowed over the life of one stream, across all blocks.
@@ -96,9 +106,17 @@ class S3Config:
         for name in ("backoff_base", "throttle_backoff_base"):
             value = getattr(self, name)
             _check(_is_number(value) and value >= 0, name, value, "a number >= 0")
+        if self.read_ahead is not None:
+            _check(
+                _is_int(self.read_ahead) and self.read_ahead >= 0,
+                "read_ahead",
+                self.read_ahead,
+                "None or an integer >= 0",
+            )
         for name, low in (
             ("block_size", 1),
-            ("read_ahead", 0),
+            ("first_block_size", 1),
+            ("max_bytes_in_flight", 1),
             ("max_attempts", 1),
             ("retry_budget", 0),
             ("botocore_max_attempts", 1),

@@ -9,6 +9,7 @@ import statistics
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -125,6 +126,48 @@ class ServerCPU:
         if spent and measurement.bytes:
             median = statistics.median(spent)
             measurement.extra["server_cpu_s_per_gb"] = round(median / (measurement.bytes / 1e9), 3)
+
+
+def fetch_stats(stats_url: str, *, reset: bool = False) -> dict[str, Any]:
+    """The shaping proxy's counters (benchmarks/shaper.py); ``reset`` restarts its peaks."""
+    with urllib.request.urlopen(stats_url + ("reset" if reset else "stats"), timeout=10) as reply:
+        payload: dict[str, Any] = json.loads(reply.read())
+    return payload
+
+
+class NetworkStats:
+    """What each reader's runs cost on the shaped network: requests (GET, HEAD, LIST) and
+    503s per run, connections opened per run, and the peak of connections open and of
+    requests in flight at once, read from the shaping proxy around every run."""
+
+    _COUNTS = ("requests", "gets", "heads", "lists", "slowdowns", "connections")
+
+    def __init__(self, stats_url: str | None) -> None:
+        self.url = stats_url
+        self.runs: dict[str, list[dict[str, int]]] = {}
+
+    def wrap(self, reader: str, run: Callable[[], tuple[int, int]]) -> Callable[[], tuple[int, int]]:
+        if self.url is None:
+            return run
+        url, runs = self.url, self.runs.setdefault(reader, [])
+
+        def wrapped() -> tuple[int, int]:
+            before = fetch_stats(url, reset=True)
+            result = run()
+            after = fetch_stats(url)
+            cost = {key: after[key] - before[key] for key in self._COUNTS}
+            cost["peak_connections"] = after["peak_connections"]
+            cost["peak_in_flight"] = after["peak_in_flight"]
+            runs.append(cost)
+            return result
+
+        return wrapped
+
+    def annotate(self, measurement: Measurement) -> None:
+        """Stores the median of each figure over the reader's runs in ``measurement.extra``."""
+        runs = self.runs.get(measurement.reader)
+        if runs:
+            measurement.extra["network"] = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
 
 
 def measure_interleaved(plans: list[Plan], repeats: int, *, track_memory: bool = True) -> list[Measurement]:

@@ -15,7 +15,7 @@ import itertools
 import types
 from typing import Any
 
-from benchmarks.peers._common import Measurement, ServerCPU, emit, finish, measure, read_args
+from benchmarks.peers._common import Measurement, NetworkStats, ServerCPU, emit, finish, measure, read_args
 
 _TYPES = {"bytes": "byte", "int64": "int", "float32": "float"}
 
@@ -103,8 +103,12 @@ def main() -> None:
         fs.info(url)  # warm-up: client, credentials, connection
         name = "PyPI tfrecord iterator over s3fs (no CRC)"
         server_cpu = ServerCPU(s3.get("server_pid"))
-        m = measure(name, "s3 single object", server_cpu.wrap(name, lambda: iterate(url, size)), repeats)
+        net = NetworkStats(args.get("stats_url"))
+        m = measure(
+            name, "s3 single object", net.wrap(name, server_cpu.wrap(name, lambda: iterate(url, size))), repeats
+        )
         server_cpu.annotate(m)
+        net.annotate(m)
         results.append(m)
     versions = {name: importlib.metadata.version(name) for name in ("tfrecord", "s3fs")}
     emit(results, versions, notes)

@@ -7,9 +7,10 @@ Arguments: {"bucket", "key", "bytes", "endpoint", "region", "repeats", "chunk"}
 from __future__ import annotations
 
 import importlib.metadata
+import time
 from typing import Any
 
-from benchmarks.peers._common import Measurement, ServerCPU, emit, finish, measure, read_args
+from benchmarks.peers._common import Measurement, NetworkStats, ServerCPU, emit, finish, measure, read_args
 
 
 def main() -> None:
@@ -20,6 +21,7 @@ def main() -> None:
     url = f"s3://{bucket}/{key}"
     results: list[Measurement] = []
     server_cpu = ServerCPU(args.get("server_pid"))
+    net = NetworkStats(args.get("stats_url"))
     notes: list[str] = []
     versions: dict[str, str] = {}
 
@@ -35,7 +37,7 @@ def main() -> None:
 
     fs.info(url)  # warm-up: client, credentials, connection
     name = "s3fs open().read()"
-    results.append(measure(name, "s3 single object", server_cpu.wrap(name, s3fs_read), repeats))
+    results.append(measure(name, "s3 single object", net.wrap(name, server_cpu.wrap(name, s3fs_read)), repeats))
 
     try:
         from s3torchconnector import S3ClientConfig, S3MapDataset
@@ -59,12 +61,18 @@ def main() -> None:
 
         dataset[0].read(1)  # warm-up: the native client and its connection
         name = f"s3torchconnector S3Reader.read({chunk >> 20} MiB)"
-        results.append(measure(name, "s3 single object", server_cpu.wrap(name, s3torch_read), repeats))
+        m = measure(name, "s3 single object", net.wrap(name, server_cpu.wrap(name, s3torch_read)), repeats)
+        for _ in range(3):  # time to the first byte, from a fresh reader
+            start = time.perf_counter()
+            dataset[0].read(1)
+            m.first_record_seconds.append(time.perf_counter() - start)
+        results.append(m)
     for m in results:
         if m.bytes != size:
             notes.append(f"{m.reader} read {m.bytes} bytes, expected {size}")
     for m in results:
         server_cpu.annotate(m)
+        net.annotate(m)
     emit(results, versions, notes)
     finish()
 

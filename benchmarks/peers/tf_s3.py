@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.peers._common import Measurement, ServerCPU, emit, finish, measure, read_args
+from benchmarks.peers._common import Measurement, NetworkStats, ServerCPU, emit, finish, measure, read_args
 from benchmarks.peers._tf import count_batches, count_parsed, feature_spec, import_tf, versions
 
 
@@ -40,10 +40,12 @@ def main() -> None:
         return count_parsed(dataset), size
 
     server_cpu = ServerCPU(args.get("server_pid"))
+    net = NetworkStats(args.get("stats_url"))
 
     def add(name: str, scenario: str, run: Callable[[], tuple[int, int]]) -> Measurement:
-        m = measure(name, scenario, server_cpu.wrap(name, run), repeats)
+        m = measure(name, scenario, net.wrap(name, server_cpu.wrap(name, run)), repeats)
         server_cpu.annotate(m)
+        net.annotate(m)
         results.append(m)
         return m
 

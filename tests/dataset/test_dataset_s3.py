@@ -11,8 +11,10 @@ import tfrecord_s3 as tfr
 from tests import golden
 from tests.conftest import S3Env
 from tests.s3.resources import open_socket_count, settles
+from tfrecord_s3.config import S3Config
 from tfrecord_s3.dataset import TFRecordDataset
 from tfrecord_s3.records.framing import encode_frame
+from tfrecord_s3.storage.scheduler import process_scheduler
 
 
 @pytest.fixture
@@ -99,14 +101,36 @@ def test_a_missing_object_is_object_not_found(s3_env: S3Env, shards: tuple[list[
 
 
 def test_s3_blocks_shrink_to_fit_the_byte_budget(s3_env: S3Env) -> None:
-    # 2 files of ~3 MiB read 2 at a time within 8 MiB: each file's share (4 MiB) holds
-    # (read_ahead + 2) blocks only if they are 1 MiB, so each object costs 3 GETs, not 1.
+    # A fixed window: 2 files of ~3 MiB read 2 at a time within 8 MiB: each file's share
+    # (4 MiB) holds (read_ahead + 2) blocks only if they are 1 MiB, so each object costs 3 GETs.
     blob = b"".join(encode_frame(bytes([i % 256]) * 1000) for i in range(3 * 1024))
     assert 2 << 20 < len(blob) <= 3 << 20
     urls = [s3_env.put(f"big/{i}.tfrecord", blob) for i in range(2)]
-    tight = TFRecordDataset(urls, num_parallel_reads=2, max_bytes_in_flight=8 << 20)
+    fixed = S3Config.from_env(read_ahead=2)
+    tight = TFRecordDataset(urls, num_parallel_reads=2, max_bytes_in_flight=8 << 20, config=fixed)
     assert sum(1 for _ in tight) == 2 * 3 * 1024
     assert tight.stats.requests == 2 * 3
-    roomy = TFRecordDataset(urls, num_parallel_reads=2)
+    roomy = TFRecordDataset(urls, num_parallel_reads=2, config=fixed)
     assert sum(1 for _ in roomy) == 2 * 3 * 1024
     assert roomy.stats.requests == 2  # one 16 MiB block covers each object
+
+
+def test_adaptive_streams_stay_within_their_share_of_the_budget(s3_env: S3Env) -> None:
+    # Defaults (the process's scheduler): within 8 MiB, the streams' share is 6 MiB in blocks
+    # of 2 MiB; read-ahead never passes it, and only the block a consumer waits for may go
+    # over it (one per stream: holding it back could deadlock the interleave).
+    blob = b"".join(encode_frame(bytes([i % 256]) * 1000) for i in range(5 * 1024))
+    urls = [s3_env.put(f"big/{i}.tfrecord", blob) for i in range(2)]
+    scheduler = process_scheduler(S3Config().max_pool_connections)
+    scheduler.reset_peaks()
+    tight = TFRecordDataset(urls, num_parallel_reads=2, max_bytes_in_flight=8 << 20)
+    assert sum(1 for _ in tight) == 2 * 5 * 1024
+    assert 0 < scheduler.peak_held <= (6 << 20) + 2 * (2 << 20)
+    assert (scheduler.held, scheduler.in_flight) == (0, 0)
+    # Roomy: a ~3 MiB object is one GET (within 4 first blocks), not a ramp of small ones.
+    three = blob[: 3000 * (1000 + 16)]
+    assert 2 << 20 < len(three) <= 3 << 20
+    small = [s3_env.put(f"small/{i}.tfrecord", three) for i in range(2)]
+    roomy = TFRecordDataset(small, num_parallel_reads=2)
+    assert sum(1 for _ in roomy) == 2 * 3000
+    assert roomy.stats.requests == 2

@@ -526,6 +526,14 @@ def _budget_s3_streams(options: ReadOptions, share: int, cycle: int) -> tuple[Re
     from ..config import S3Config
 
     config = options.config if options.config is not None else S3Config.from_env()
+    if config.read_ahead is None:
+        # Adaptive: the process's scheduler shares the streams' part of the budget among them.
+        for_streams = max(int(share * cycle * _STREAM_SHARE), 1)
+        block = min(config.block_size, max(_MIN_S3_BLOCK, for_streams // (cycle + 1)))
+        if (for_streams, block) != (config.max_bytes_in_flight, config.block_size):
+            budget = min(for_streams, config.max_bytes_in_flight)
+            config = config.replace(max_bytes_in_flight=budget, block_size=block)
+        return dataclasses.replace(options, config=config), max(share - int(share * _STREAM_SHARE), 1)
     read_ahead = min(config.read_ahead, 1) if cycle > 1 else config.read_ahead
     for_stream = int(share * _STREAM_SHARE)
     block = min(config.block_size, max(_MIN_S3_BLOCK, for_stream // (read_ahead + 2)))

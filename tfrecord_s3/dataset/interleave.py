@@ -1,9 +1,13 @@
 """Records of many files, interleaved through a bounded set of prefetching readers.
 
 ``cycle_length`` files are open at once, each read ahead by its own :class:`FileFeed` with
-``max_bytes_in_flight / cycle_length`` bytes of queue, so memory stays bounded however many
-files there are; the next file of the list is opened ahead (one more) as soon as an open
-file has been read to its end, so a new file's first request overlaps the old one's tail.
+an equal share of ``max_bytes_in_flight`` as its queue, so memory stays bounded however many
+files there are. Local files: the next file of the list is opened ahead (one more) as soon as
+an open file has been read to its end, so a new file's first request overlaps the old one's
+tail. S3: the next files of the list are opened ahead from the start, as many as half the
+budget holds by their listed sizes (up to :data:`MAX_FILES_AHEAD`; 4 when sizes are not
+known): many small objects then cost about one first-byte latency per batch of them, not
+one per object, and a large one's ramp-up overlaps the file before it.
 
 Deterministic order is TensorFlow's interleave: ``block_length`` records from each open
 file in turn; a finished file's place is taken by the next file in the list.
@@ -31,6 +35,23 @@ from .stats import DatasetStats
 
 _CLOSE_TIMEOUT = 2.0
 _WAIT_SECONDS = 0.5
+#: Files opened ahead of the open ones at most (each is a thread and, on S3, a connection).
+MAX_FILES_AHEAD = 24
+_UNKNOWN_SIZE_AHEAD = 4
+
+
+def files_ahead(files: list[str], budget: int) -> int:
+    """How many files to open ahead: 1 for local files (the next one, once an open file is
+    read), for S3 as many as half of ``budget`` holds by listed sizes (``ListedObject.size``)."""
+    if not any(path.startswith("s3://") for path in files):
+        return 1
+    sizes = [size for size in (getattr(path, "size", None) for path in files) if isinstance(size, int)]
+    if sizes:
+        typical = max(sum(sizes) // len(sizes), 1)
+        wanted = min(MAX_FILES_AHEAD, (budget // 2) // typical)
+    else:
+        wanted = _UNKNOWN_SIZE_AHEAD
+    return max(1, min(wanted, len(files) - 1))
 
 
 def files_digest(files: list[str]) -> str:
@@ -69,7 +90,10 @@ class InterleaveIterator:
         # With one file open at a time there is no turn to pass: blocks do not matter.
         self._block = block_length if cycle_length > 1 else 1 << 62
         self._deterministic = deterministic
-        self._byte_cap = max(max_bytes_in_flight // cycle_length, 1)
+        self._ahead = files_ahead(files, max_bytes_in_flight)
+        # Files opened ahead queue records too: with more than one, they share the budget.
+        queues = cycle_length + (self._ahead if self._ahead > 1 else 0)
+        self._byte_cap = max(max_bytes_in_flight // queues, 1)
         self.stats = stats
         self._cond = threading.Condition()
         self._closed = False
@@ -77,10 +101,10 @@ class InterleaveIterator:
         self._cur = 0
         self._in_block = 0
         self._next_file = 0
-        # The next file in the list, opened ahead once some open file has been read to its
-        # end, so its HEAD and first GET overlap the records still queued. It is not part of
-        # the position until it takes a slot (``_next_file`` still points at it).
-        self._lookahead: FileFeed | None = None
+        # The next files in the list, opened ahead (see the module doc) so their first
+        # requests overlap the records still queued. They are not part of the position until
+        # they take a slot (``_next_file`` still points at the first of them).
+        self._lookahead: deque[FileFeed] = deque()
         # Chunks already consumed, as (file index, chunk, offset after its last record), kept
         # only so that :meth:`locate` can name a record a later stage fails on (one chunk per
         # open file: a batch or a decode error rarely reaches further back).
@@ -91,6 +115,8 @@ class InterleaveIterator:
                 self._next_file += 1
         else:
             self._restore(state)
+        if self._ahead > 1:
+            self._open_ahead()
 
     # state --------------------------------------------------------------------------
 
@@ -134,8 +160,13 @@ class InterleaveIterator:
 
     def _look_ahead(self, slot: _Slot) -> None:
         """Open the next file early once ``slot``'s file has been read to its end."""
-        if slot.feed.finished and self._lookahead is None and self._next_file < len(self._files):
-            self._lookahead = self._feed(self._next_file, 0)
+        if slot.feed.finished and not self._lookahead and self._next_file < len(self._files):
+            self._lookahead.append(self._feed(self._next_file, 0))
+
+    def _open_ahead(self) -> None:
+        """Keep ``_ahead`` files of the list open beyond the ones in slots."""
+        while len(self._lookahead) < self._ahead and self._next_file + len(self._lookahead) < len(self._files):
+            self._lookahead.append(self._feed(self._next_file + len(self._lookahead), 0))
 
     def __iter__(self) -> InterleaveIterator:
         return self
@@ -253,11 +284,11 @@ class InterleaveIterator:
         assert isinstance(item, FileEnd)
         # The file is done: its place in the cycle goes to the next file, and the turn moves on.
         if self._next_file < len(self._files):
-            feed, self._lookahead = self._lookahead, None
-            if feed is None:
-                feed = self._feed(self._next_file, 0)
+            feed = self._lookahead.popleft() if self._lookahead else self._feed(self._next_file, 0)
             self._slots[index] = _Slot(self._next_file, 0, feed, [], 0)
             self._next_file += 1
+            if self._ahead > 1:
+                self._open_ahead()
         else:
             self._slots[index] = None
         if index == self._cur:
@@ -345,8 +376,7 @@ class InterleaveIterator:
         self._closed = True
         deadline = time.monotonic() + _CLOSE_TIMEOUT
         feeds = [s.feed for s in self._slots if s is not None]
-        if self._lookahead is not None:
-            feeds.append(self._lookahead)
+        feeds.extend(self._lookahead)
         for feed in feeds:
             feed.stop()
         for feed in feeds:

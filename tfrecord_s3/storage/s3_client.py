@@ -105,7 +105,8 @@ def _make_client(config: S3Config, role: Role) -> Any:
         region_name=config.region,
         connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout,
-        max_pool_connections=config.max_pool_connections,
+        # Data clients: the scheduler's window plus the GETs consumers wait for (one per stream).
+        max_pool_connections=config.max_pool_connections * (2 if role == "data" else 1),
         retries={"mode": "standard", "total_max_attempts": 1 if role == "data" else config.botocore_max_attempts},
         s3={"addressing_style": "path" if config.uses_path_style else "auto"},
         # Recent botocore adds CRC checksum headers (and aws-chunked bodies) to every upload;

@@ -23,12 +23,49 @@ from .s3_errors import translate
 from .s3_path import S3Path
 from .s3_reader import S3RangeReader, head_object
 from .s3_writer import S3Writer
+from .scheduler import process_scheduler
 from .stream import BlockStream
 
-__all__ = ["exists_s3", "glob_s3", "listdir_s3", "open_s3", "open_s3_stream", "retry_policy", "stat_s3"]
+__all__ = [
+    "ListedObject",
+    "exists_s3",
+    "glob_s3",
+    "listdir_s3",
+    "open_s3",
+    "open_s3_stream",
+    "retry_policy",
+    "stat_s3",
+]
 
 _MAX_BUFFER = 1024 * 1024
 _GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+class ListedObject(str):
+    """An ``s3://`` path as a listing returned it, with the object's size and ETag.
+
+    It is a ``str`` (callers see a path); opening it costs no HEAD: the listing's size is
+    used, and every GET carries ``If-Match`` with the listed ETag, so an object rewritten
+    since the listing raises ObjectChangedError instead of mixing two versions."""
+
+    size: int
+    etag: str
+
+    def __new__(cls, path: str, size: int, etag: str) -> ListedObject:
+        listed = super().__new__(cls, path)
+        listed.size = size
+        listed.etag = etag
+        return listed
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ListedObject, (str(self), self.size, self.etag))
+
+
+def listed_head(path: str) -> dict[str, Any] | None:
+    """What a HEAD would say of ``path``, when a listing already said it."""
+    if isinstance(path, ListedObject) and path.etag:
+        return {"ContentLength": path.size, "ETag": path.etag}
+    return None
 
 
 def retry_policy(config: S3Config) -> RetryPolicy:
@@ -42,9 +79,11 @@ def retry_policy(config: S3Config) -> RetryPolicy:
 
 
 def open_s3_stream(path: str, *, config: S3Config | None = None, **stream_options: Any) -> BlockStream:
-    """The raw :class:`BlockStream` of ``path`` (one HEAD now; GETs as it is read).
+    """The raw :class:`BlockStream` of ``path`` (one HEAD now, none for a
+    :class:`ListedObject`; GETs as it is read).
 
-    ``stream_options`` go to BlockStream (e.g. ``sleep``, ``rng``) and override the config.
+    ``stream_options`` go to BlockStream (e.g. ``sleep``, ``rng``) and override the config;
+    an explicit ``read_ahead`` there means a fixed window (no scheduler).
     """
     config = config if config is not None else S3Config.from_env()
     location = S3Path.parse(path)
@@ -53,19 +92,31 @@ def open_s3_stream(path: str, *, config: S3Config | None = None, **stream_option
     if location.key.endswith("/"):
         raise not_a_file(path, "a prefix (a directory)")
     try:
-        reader = S3RangeReader(location, config)
+        reader = S3RangeReader(location, config, head=listed_head(path))
     except ObjectNotFoundError as missing:
         # S3 has no directories: a key that is not there may be a prefix, as `ls` shows it.
         if _has_objects_under(location.child(location.key + "/"), config):
             raise not_a_file(path, "a prefix (a directory)") from missing
         raise
-    options: dict[str, Any] = {
-        "block_size": config.block_size,
-        "read_ahead": config.read_ahead,
-        "policy": retry_policy(config),
-    }
-    options.update(stream_options)
-    return BlockStream(reader, **options)
+    return BlockStream(reader, **stream_policy(config, stream_options))
+
+
+def stream_policy(config: S3Config, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """BlockStream's keyword arguments for ``config``: the process's transfer scheduler and
+    growing blocks when ``read_ahead`` is None, a fixed window otherwise."""
+    overrides = overrides or {}
+    options: dict[str, Any] = {"block_size": config.block_size, "policy": retry_policy(config)}
+    if config.read_ahead is None and "read_ahead" not in overrides:
+        options.update(
+            read_ahead=config.max_pool_connections,
+            scheduler=process_scheduler(config.max_pool_connections),
+            first_block=config.first_block_size,
+            max_bytes_in_flight=config.max_bytes_in_flight,
+        )
+    else:
+        options["read_ahead"] = config.read_ahead
+    options.update(overrides)
+    return options
 
 
 def open_s3(path: str, mode: str = "rb", *, config: S3Config | None = None) -> BinaryIO:
@@ -155,11 +206,15 @@ def glob_s3(pattern: str, *, config: S3Config | None = None) -> list[str]:
     matcher = _compile_glob(location.key)
     one_level = "/" not in location.key[first.start() :]
     candidates: set[str] = set()
+    # Objects keep what the listing says of them: opening one from the glob needs no HEAD.
+    listed: dict[str, tuple[int, str]] = {}
     delimiter = "/" if one_level else None
     for page in _list_pages(location.child(literal), config, delimiter=delimiter):
         for item in page.get("Contents", ()):
             key: str = item["Key"]
             candidates.add(key.rstrip("/") if key.endswith("/") else key)
+            if not key.endswith("/") and "Size" in item and item.get("ETag"):
+                listed[key] = (int(item["Size"]), str(item["ETag"]))
             if not one_level:
                 # Directories match too: every ancestor prefix of a key that could match.
                 slash = key.find("/", len(literal))
@@ -168,7 +223,12 @@ def glob_s3(pattern: str, *, config: S3Config | None = None) -> list[str]:
                     slash = key.find("/", slash + 1)
         for common in page.get("CommonPrefixes", ()):
             candidates.add(common["Prefix"].rstrip("/"))
-    return sorted(f"s3://{location.bucket}/{key}" for key in candidates if matcher.fullmatch(key))
+    found: list[str] = []
+    for key in sorted(candidates):
+        if matcher.fullmatch(key):
+            url = f"s3://{location.bucket}/{key}"
+            found.append(ListedObject(url, *listed[key]) if key in listed else url)
+    return found
 
 
 def _list_pages(location: S3Path, config: S3Config, *, delimiter: str | None) -> Iterator[dict[str, Any]]:

@@ -30,10 +30,14 @@ from ..errors import ResponseError, RetriesExhaustedError, StorageError
 from .base import RangeReader
 from .retry import Backoff, RetryPolicy
 from .s3_errors import Fault, ShortBodyError, classify, connection_detail, translate
+from .scheduler import TransferScheduler
 
 __all__ = ["DEFAULT_BLOCK_SIZE", "BlockStream", "IntoRangeReader", "StreamCounters", "StreamingRangeReader"]
 
 DEFAULT_BLOCK_SIZE = 16 * 1024 * 1024
+#: Growing blocks: an object (or the rest of one, after a seek) within this many first blocks
+#: is fetched in one GET; the round trip saved is worth more than the earlier first byte.
+_WHOLE_OBJECT_BLOCKS = 4
 _log = logging.getLogger(__name__)
 
 
@@ -84,6 +88,15 @@ class _Progress:
         self.received = 0
 
 
+@dataclass(frozen=True)
+class _Ahead:
+    """A block fetched ahead of the consumer: bytes [start, end)."""
+
+    start: int
+    end: int
+    future: Future[memoryview]
+
+
 class _Closed(Exception):
     """Internal: the stream was closed while a block was being fetched."""
 
@@ -107,17 +120,27 @@ class BlockStream(io.RawIOBase):
         sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
         classify_fault: Callable[[BaseException], Fault] = classify,
+        scheduler: TransferScheduler | None = None,
+        first_block: int | None = None,
+        max_bytes_in_flight: int = 256 * 1024 * 1024,
     ) -> None:
         super().__init__()
         if block_size < 1:
             raise ValueError(f"block_size must be >= 1, not {block_size}")
         if read_ahead < 0:
             raise ValueError(f"read_ahead must be >= 0, not {read_ahead}")
+        if first_block is not None and first_block < 1:
+            raise ValueError(f"first_block must be None or >= 1, not {first_block}")
         self._reader = reader
         self._size = reader.size
         self._path = reader.path
         self._block_size = block_size
+        # With a scheduler, read_ahead caps the blocks one stream keeps ahead and the
+        # scheduler's window decides how many of them are in flight; without, it is the window.
         self._read_ahead = read_ahead
+        self._scheduler = scheduler
+        self._max_bytes = max_bytes_in_flight
+        self._first_block = None if first_block is None else min(first_block, block_size)
         self._classify = classify_fault
         self._cancel = threading.Event()
         self._backoff = Backoff(policy or RetryPolicy(), sleep=sleep, rng=rng, cancel=self._cancel)
@@ -128,12 +151,25 @@ class BlockStream(io.RawIOBase):
         self._bytes_requested = 0
         self._bytes_received = 0
         self._pos = 0
-        self._block_index = -1
+        # The block being consumed covers [_block_start, _block_start + len(_block)).
+        self._block_start = 0
         self._block: memoryview = memoryview(b"")
-        self._pending: dict[int, Future[memoryview]] = {}
+        # Blocks fetched ahead, by start offset, in file order; guarded by _plan (reentrant:
+        # cancelling a future may run code that asks this stream for more).
+        self._plan = threading.RLock()
+        self._pending: dict[int, _Ahead] = {}
+        self._ahead_from = 0  # where read-ahead continues when nothing is pending
+        self._origin = 0  # where the growing block sizes started (first_block mode)
+        self._reads = 0
+        self._sequential = False
+        self._waiting = False
+        # Budget bytes (scheduler mode) held per block start: in flight, or fetched and unread.
+        self._held: dict[int, int] = {}
         # Buffers of blocks the consumer has left, for the next fetches (deque: thread-safe).
         self._spare: deque[bytearray] = deque()
         self._executor: ThreadPoolExecutor | None = None
+        if scheduler is not None:
+            scheduler.attach()
 
     # -- what callers and benchmarks read ---------------------------------------------------
 
@@ -207,9 +243,10 @@ class BlockStream(io.RawIOBase):
         pos = self._pos
         if pos >= self._size or len(buffer) == 0:
             return 0
-        index = pos // self._block_size
-        block = self._block if index == self._block_index else self._block_at(index)
-        inner = pos - index * self._block_size
+        block, inner = self._block, pos - self._block_start
+        if not 0 <= inner < len(block):
+            block = self._block_for(pos)
+            inner = pos - self._block_start
         count = min(len(buffer), len(block) - inner)
         with memoryview(buffer) as out:
             out[:count] = block[inner : inner + count]
@@ -220,9 +257,10 @@ class BlockStream(io.RawIOBase):
         self._check_open()
         parts = []
         while self._pos < self._size:
-            index = self._pos // self._block_size
-            block = self._block_at(index)
-            inner = self._pos - index * self._block_size
+            block, inner = self._block, self._pos - self._block_start
+            if not 0 <= inner < len(block):
+                block = self._block_for(self._pos)
+                inner = self._pos - self._block_start
             parts.append(block[inner:].tobytes())
             self._pos += len(block) - inner
         return b"".join(parts)
@@ -242,7 +280,16 @@ class BlockStream(io.RawIOBase):
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
-        self._pending.clear()
+        with self._plan:
+            pending, self._pending = list(self._pending.values()), {}
+            held, self._held = sum(self._held.values()), {}
+        scheduler = self._scheduler
+        if scheduler is not None:
+            for entry in pending:
+                if entry.future.cancelled():  # never ran: its slot was never given back
+                    scheduler.request_done()
+            scheduler.detach(self)
+            scheduler.release(held)
         self._spare.clear()
         self._block = memoryview(b"")
         closer = getattr(self._reader, "close", None)
@@ -259,38 +306,135 @@ class BlockStream(io.RawIOBase):
         if self.closed:
             raise ValueError(f"I/O operation on closed stream {self._path}")
 
-    def _block_at(self, index: int) -> memoryview:
-        if index == self._block_index:
-            return self._block
-        sequential = index == self._block_index + 1
-        future = self._pending.pop(index, None)
-        # Drop read-ahead the reader has moved past (or away from, after a seek).
-        window = range(index + 1, index + 1 + self._read_ahead)
-        for stale in [i for i in self._pending if i not in window]:
-            self._pending.pop(stale).cancel()
-        if sequential and self._read_ahead:
-            for ahead in window:
-                if ahead * self._block_size >= self._size:
-                    break
-                if ahead not in self._pending:
-                    self._pending[ahead] = self._pool().submit(self._fetch_block, ahead)
-        # The block being left is no longer read: its buffer can take a later block.
-        self._recycle(self._block)
-        self._block, self._block_index = memoryview(b""), -1
+    def _span_end(self, start: int) -> int:
+        """Where the block starting at ``start`` ends: block-aligned, or (``first_block``) a
+        size doubling from ``first_block`` at the origin up to ``block_size``."""
+        if self._first_block is None:
+            return min(self._size, (start // self._block_size + 1) * self._block_size)
+        first, left = self._first_block, self._size - start
+        if start == self._origin and left <= min(_WHOLE_OBJECT_BLOCKS * first, self._block_size):
+            return self._size  # a small object (or its small rest) in one GET
+        end = start + min(self._block_size, max(first, start - self._origin + first))
+        # No tail GET smaller than the first one (it would cost a round trip for little),
+        # unless the merged one would pass block_size.
+        return self._size if self._size - end < first and self._size - start <= self._block_size else end
+
+    def _block_for(self, pos: int) -> memoryview:
+        """Make the block holding ``pos`` current (its fetch joined, or run here) and return it."""
+        cancelled: list[_Ahead] = []
+        with self._plan:
+            found = next((start for start, entry in self._pending.items() if entry.start <= pos < entry.end), None)
+            if found is None:
+                # The first read, or a seek away from what was fetched ahead.
+                start = pos if self._first_block is not None else pos - pos % self._block_size
+                sequential = start == self._ahead_from or (self._reads == 0 and self._first_block is not None)
+                if self._first_block is not None:
+                    self._origin = start
+                entry = None
+                end = self._span_end(start)
+                stale = list(self._pending)
+            else:
+                entry = self._pending.pop(found)
+                start, end, sequential = entry.start, entry.end, True
+                stale = [s for s in self._pending if s < start]
+            for s in stale:
+                cancelled.append(self._pending.pop(s))
+            self._reads += 1
+            self._sequential = sequential
+            # The block being left is no longer read: its buffer can take a later block.
+            left = self._block_start if len(self._block) else None
+            self._recycle(self._block)
+            self._block, self._block_start = memoryview(b""), start
+            self._ahead_from = end
+            released = sum(self._held.pop(s, 0) for s in [left, *(c.start for c in cancelled)] if s is not None)
+            if entry is None and self._scheduler is not None:
+                self._held[start] = end - start
+        self._settle(cancelled, released)
+        if entry is None and self._scheduler is not None:
+            self._scheduler.start_now(end - start)
+        # The first GET of a stream goes alone: the first record waits for nothing else.
+        first = self._reads == 1 and self._scheduler is not None
+        if sequential and not first:
+            self.top_up()
         # The block wanted now is fetched on the caller's thread unless already under way.
-        block = future.result() if future is not None else self._fetch_block(index)
-        self._block, self._block_index = block, index
+        if entry is not None:
+            if not entry.future.done() and self._scheduler is not None:
+                self._waiting = True
+                self._scheduler.consumer_waited()
+            try:
+                block = entry.future.result()
+            finally:
+                self._waiting = False
+        else:
+            try:
+                block = self._fetch(start, end)
+            finally:
+                if self._scheduler is not None:
+                    self._scheduler.request_done()
+        self._block = block
+        if sequential and first:
+            self.top_up()
         return block
+
+    def _settle(self, cancelled: list[_Ahead], released: int) -> None:
+        """Cancel dropped read-ahead and give its budget back (never with ``_plan`` held)."""
+        scheduler = self._scheduler
+        for entry in cancelled:
+            if entry.future.cancel() and scheduler is not None:
+                scheduler.request_done()  # it never ran, so it never gave its slot back
+        if scheduler is not None:
+            scheduler.release(released)
+
+    def urgency(self) -> tuple[int, int]:
+        """For the scheduler: a waiting consumer first, then the fewest blocks ahead."""
+        return (0 if self._waiting else 1, len(self._pending))
+
+    def top_up(self) -> None:
+        """Fetch ahead of the consumer: up to ``read_ahead`` blocks, or (scheduler) as many as
+        the scheduler grants within that cap."""
+        scheduler = self._scheduler
+        with self._plan:
+            if self._cancel.is_set() or not self._sequential or self._read_ahead == 0:
+                return
+            last = next(reversed(self._pending.values()), None)
+            start = last.end if last is not None else self._ahead_from
+            cap = self._read_ahead
+            if scheduler is not None:
+                # Slow start per stream: 1, 2, 4... blocks ahead as its reader takes blocks, so a
+                # new stream's first records do not wait behind a burst of new GET threads.
+                cap = min(cap, 1 << min(self._reads - 1, 16))
+            while start < self._size and len(self._pending) < cap:
+                end = self._span_end(start)
+                if scheduler is not None:
+                    if not scheduler.try_start(self, end - start, self._max_bytes, sum(self._held.values())):
+                        return
+                    self._held[start] = end - start
+                try:
+                    future = self._pool().submit(self._fetch_ahead, start, end)
+                except RuntimeError:  # the pool was shut down: the stream is closing
+                    if scheduler is not None:
+                        scheduler.request_done()
+                    return
+                self._pending[start] = _Ahead(start, end, future)
+                start = end
+
+    def _fetch_ahead(self, start: int, end: int) -> memoryview:
+        try:
+            return self._fetch(start, end)
+        finally:
+            if self._scheduler is not None:
+                self._scheduler.request_done()
 
     def _recycle(self, block: memoryview) -> None:
         buffer = block.obj
-        if isinstance(buffer, bytearray) and len(buffer) == self._block_size and len(self._spare) <= self._read_ahead:
+        keep = 1 if self._scheduler is not None else self._read_ahead
+        if isinstance(buffer, bytearray) and len(buffer) == self._block_size and len(self._spare) <= keep:
             self._spare.append(buffer)
 
     def _buffer(self, length: int) -> memoryview:
         """A writable view of ``length`` bytes: a recycled block buffer when there is one."""
-        if length < self._block_size:
-            return memoryview(bytearray(length))  # the last block, or a small object
+        if length != self._block_size:
+            return memoryview(bytearray(length))  # a first or last block, or a small object
         try:
             buffer = self._spare.pop()
         except IndexError:
@@ -301,10 +445,6 @@ class BlockStream(io.RawIOBase):
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self._read_ahead, thread_name_prefix="tfrecord-s3-readahead")
         return self._executor
-
-    def _fetch_block(self, index: int) -> memoryview:
-        start = index * self._block_size
-        return self._fetch(start, min(start + self._block_size, self._size))
 
     def _fetch(self, start: int, end: int) -> memoryview:
         """Bytes ``[start, end)``, resuming after faults from the first byte not yet received."""
@@ -351,6 +491,8 @@ class BlockStream(io.RawIOBase):
                     if isinstance(exc, StorageError):
                         raise
                     raise translate(exc, self._path, "read", start + progress.received) from exc
+                if fault is Fault.THROTTLE and self._scheduler is not None:
+                    self._scheduler.throttled()  # fewer GETs in flight, not only a pause
                 progressed = progress.received > before
                 if progressed:
                     attempt = 1  # the budget still bounds a connection that always breaks
@@ -387,12 +529,15 @@ class BlockStream(io.RawIOBase):
         want = end - start
         at = progress.received
         reader = self._reader
+        note = self._scheduler.received if self._scheduler is not None else None
         if self._into:
             assert isinstance(reader, IntoRangeReader)
             counts = reader.readinto_range(start, end, out[at:])
             try:
                 for count in counts:
                     progress.received += count
+                    if note is not None:
+                        note(count)
                     if self._cancel.is_set():
                         raise _Closed
             finally:
@@ -409,6 +554,8 @@ class BlockStream(io.RawIOBase):
                     out[at + got : at + got + len(chunk)] = chunk
                     got += len(chunk)
                     progress.received += len(chunk)
+                    if note is not None:
+                        note(len(chunk))
                     if self._cancel.is_set():
                         raise _Closed
             finally:
@@ -420,6 +567,8 @@ class BlockStream(io.RawIOBase):
             self._check_length(start, len(chunk), want)
             out[at:] = chunk
             progress.received += want
+            if note is not None:
+                note(want)
             return
         if got < want:
             raise ShortBodyError(f"{self._path}: body ended after {got} of {want} bytes at byte {start}")
