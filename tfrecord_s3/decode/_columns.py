@@ -83,8 +83,11 @@ def decode_column_slow(blobs: Sequence[bytes], dtype: str) -> Column:
             counts[index] = WRONG_KIND
         elif which == "float_list":
             # Through the packed wire bytes, not Python floats: widening a float32 to a
-            # double quiets a signalling NaN, and TensorFlow keeps every bit.
-            items32 = _packed_floats(feature.float_list.SerializeToString())
+            # double quiets a signalling NaN, and TensorFlow keeps every bit. Unknown fields
+            # (kept and re-emitted by protobuf) are dropped first: they hold no values.
+            floats = feature.float_list
+            floats.DiscardUnknownFields()
+            items32 = _packed_floats(floats.SerializeToString())
             values.append(items32)
             counts[index] = len(items32)
         else:
