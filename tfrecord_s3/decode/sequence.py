@@ -102,7 +102,12 @@ def _step_values(step: Feature) -> Any:
 
 def _context(features: Mapping[str, FeatureSpec], context_map: Any, where: Location) -> dict[str, Any]:
     def column(key: str, dtype: str) -> Column:
-        return decode_column([_serialize(context_map.get(key, EMPTY_FEATURE))], dtype)
+        found = decode_column([_serialize(context_map.get(key, EMPTY_FEATURE))], dtype)
+        if key in context_map and found.counts[0] == MISSING:
+            # TensorFlow's SequenceExample parser, unlike its Example parser, takes a context
+            # Feature with no kind set as present with no values (so no default applies).
+            return Column(found.values, np.zeros(1, dtype=np.int64), found.tags)
+        return found
 
     batch = assemble(features, column, 1, where)
     return {key: value.row(0) if isinstance(value, RaggedValues) else value[0] for key, value in batch.items()}
