@@ -33,6 +33,8 @@ from tfrecord_s3.decode import (
     parse_example_batch,
     parse_sequence_example,
 )
+from tfrecord_s3.decode.wire import field as ld
+from tfrecord_s3.decode.wire import varint
 from tfrecord_s3.errors import DecodeError
 
 # Issue 11: Example{x: Feature{float_list: FloatList{<unknown field>}}}, no values.
@@ -54,20 +56,6 @@ def decoding_path(path: str) -> Iterator[None]:
             del os.environ["TFRECORD_S3_PURE_PYTHON"]
         else:
             os.environ["TFRECORD_S3_PURE_PYTHON"] = before
-
-
-def ld(field: int, payload: bytes) -> bytes:
-    return varint(field << 3 | 2) + varint(len(payload)) + payload
-
-
-def varint(value: int) -> bytes:
-    value &= (1 << 64) - 1
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def feature_of(record: bytes) -> bytes:

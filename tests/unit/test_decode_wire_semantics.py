@@ -11,8 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.unit.test_decode_robustness import decoding_path, ld, varint
+from tests.unit.test_decode_robustness import decoding_path
 from tfrecord_s3 import DecodeError, VarLenFeature, parse_example, parse_example_batch
+from tfrecord_s3.decode.wire import field as ld
+from tfrecord_s3.decode.wire import varint
 from tfrecord_s3.proto import Example
 
 

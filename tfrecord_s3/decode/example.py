@@ -31,7 +31,14 @@ from .validation import EXAMPLE_SPECS, check_specs
 
 _DTYPE_OF_KIND = {kind: dtype for dtype, kind in KIND_OF_DTYPE.items()}
 
-__all__ = ["Buffer", "check_example_specs", "features_to_dict", "parse_example", "parse_example_batch"]
+__all__ = [
+    "Buffer",
+    "check_example_specs",
+    "features_to_dict",
+    "infer_specs",
+    "parse_example",
+    "parse_example_batch",
+]
 
 FeatureValue = np.ndarray | list[bytes]
 
@@ -137,8 +144,15 @@ def parse_example(
     return {key: _row0(value) for key, value in batch.items()}
 
 
+def infer_specs(
+    records: Sequence[Buffer], *, path: str | None = None, offsets: Sequence[int] | None = None
+) -> dict[str, FeatureSpec]:
+    """A VarLenFeature per kinded feature of ``records``, typed by the first record holding it
+    (what ``features=None`` decodes with). ``DecodeError`` for a record that is not an Example."""
+    return _infer_specs(records, Location(path, offsets))
+
+
 def _infer_specs(records: Sequence[Buffer], where: Location) -> dict[str, FeatureSpec]:
-    """A VarLenFeature per kinded feature of the batch, typed by the first record holding it."""
     specs: dict[str, FeatureSpec] = {}
     for index, record in enumerate(records):
         try:
