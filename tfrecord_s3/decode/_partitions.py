@@ -78,8 +78,7 @@ def ragged_feature(
 ) -> RaggedValues:
     """The values of ``spec.value_key`` with ``spec.partitions`` applied within each row."""
     value_key = spec.value_key or key
-    values = columns(value_key, spec.dtype)
-    nrows = len(values.counts)
+    nrows = len(columns(value_key, spec.dtype).counts)
     values = _column(columns, key, value_key, spec.dtype, nrows, where, rows)
     level: FlatValues | RaggedValues | np.ndarray = values.values
     per_row = np.maximum(values.counts, 0)  # how many items of `level` each row holds
@@ -100,9 +99,9 @@ def ragged_feature(
             counts = np.maximum(part.counts, 0)
             lengths, inner_rows = _lengths(key, partition, numbers, counts, per_row, where, rows)
         reshaped = False
-        level = RaggedValues(level, lengths.astype(splits_dtype))
+        level = RaggedValues(level, lengths.astype(splits_dtype, copy=False))
         per_row = inner_rows
-    return RaggedValues(level, per_row.astype(splits_dtype))
+    return RaggedValues(level, per_row.astype(splits_dtype, copy=False))
 
 
 def _reshape(level: FlatValues | RaggedValues | np.ndarray, length: int) -> np.ndarray:
