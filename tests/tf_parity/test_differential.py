@@ -4,7 +4,8 @@ TensorFlow runs in its own interpreter (the ``tf_python`` fixture): ``tf_side.py
 case's records with TensorFlow's proto classes and parses them with ``tf.io``; here the same
 serialized records go through our decoder (compiled and pure paths), and every value must be
 bit-identical (nan payloads, -0.0, dtypes and shapes, ragged splits and their dtype, sparse
-indices), and we must fail exactly where TensorFlow fails.
+indices), and we must fail exactly where TensorFlow fails: with ConfigError where it rejects
+the specs, DecodeError where it rejects the data.
 
 Deliberate difference (README, "TensorFlow parity"): TensorFlow's ``RaggedFeature`` does not
 validate partitions by default (``validate=False``) and builds whatever they imply; we reject
@@ -341,9 +342,19 @@ UNVALIDATED = (
 )
 
 
+# The ValueErrors of TensorFlow's eager shape checks (data errors, not spec errors).
+TF_SHAPE_CHECKS = ("are not compatible", "are incompatible", "must be >= 0")
+
+
 def compare(case: dict[str, Any], theirs: dict[str, Any], mine: dict[str, Any]) -> str:
     if "error" in theirs:
-        return "both failed" if "error" in mine else "only TensorFlow failed"
+        if "error" not in mine:
+            return "only TensorFlow failed"
+        # A spec TensorFlow rejects is our ConfigError; data it rejects (in its parse op, or in
+        # the eager shape checks of building a SparseTensor / RaggedTensor) our DecodeError.
+        error = theirs["error"]
+        data = error["type"] == "InvalidArgumentError" or any(words in error["message"] for words in TF_SHAPE_CHECKS)
+        return "both failed" if data == (mine["error"]["type"] == "DecodeError") else "error kinds differ"
     if "error" in mine:
         message = mine["error"]["message"]
         if mine["error"]["type"] == "DecodeError" and any(problem in message for problem in UNVALIDATED):
@@ -384,17 +395,24 @@ def test_random_cases_agree_with_tensorflow(
     cases, results = tensorflow_results
     tally: Counter[str] = Counter()
     kinds: Counter[str] = Counter()
+    kinds_of_errors: Counter[tuple[str, str]] = Counter()
     problems = []
     for case, theirs in zip(cases, results, strict=True):
         records = [bytes.fromhex(r) for r in theirs["records"]]
         verdict = compare(case, theirs, ours(case, records))
         tally[verdict] += 1
+        if verdict == "both failed":
+            kinds_of_errors[(theirs["error"]["type"], ours(case, records)["error"]["type"])] += 1
         if verdict in ("same values", "both failed"):
             specs = case.get("specs") or {**case["context_specs"], **case["sequence_specs"]}
             kinds.update(spec["type"] for spec in specs.values())
         elif verdict != "we reject a partition TensorFlow does not validate":
             problems.append((verdict, case, theirs, ours(case, records)))
-    print(f"\n{path}: {dict(tally)}; spec types in agreeing cases: {dict(kinds)}", file=sys.stderr)
+    print(
+        f"\n{path}: {dict(tally)}; spec types in agreeing cases: {dict(kinds)}; "
+        f"errors (TensorFlow's, ours): {dict(kinds_of_errors)}",
+        file=sys.stderr,
+    )
     report = "\n".join(json.dumps(problem, default=str)[:1500] for problem in problems[:4])
     assert not problems, f"{len(problems)} cases differ; the first ones:\n{report}"
     # The generator must reach every spec type, both outcomes and mostly valid partitions.
