@@ -1,10 +1,8 @@
 """Serialize ``tf.train.Example`` records from plain Python and numpy values, without protobuf.
 
-The wire format is small enough to write directly (tensorflow/core/example/example.proto and
-feature.proto): ``Example{1: Features{1: map<string, Feature>}}``, ``Feature`` holds one of
-``1: BytesList``, ``2: FloatList``, ``3: Int64List``, each with its values in field 1
-(floats and ints packed). Keys are written sorted, as TensorFlow's deterministic
-serialization does, so equal inputs give equal bytes.
+The wire format is small enough to write directly; its rules live in ``decode/wire.py`` (the
+Python reference). Floats and ints are packed, and keys are written in protobuf's deterministic
+map order (that of TensorFlow's Python protobuf), so equal inputs give equal bytes.
 """
 
 from __future__ import annotations
@@ -13,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from .decode.wire import FEATURES, MAP_KEY, MAP_VALUE, field, varint
 from .errors import ConfigError
 
 __all__ = ["FeatureValue", "encode_example", "encode_feature"]
@@ -21,34 +20,20 @@ __all__ = ["FeatureValue", "encode_example", "encode_feature"]
 #: or a numpy array (integer/bool -> int64_list, floating -> float_list, bytes -> bytes_list).
 FeatureValue = bytes | str | int | float | Sequence[bytes | str] | Sequence[int] | Sequence[float] | np.ndarray
 
-_U64 = (1 << 64) - 1
-
-
-def _varint(value: int) -> bytes:
-    value &= _U64  # a negative int64 is its 10-byte two's complement, as protobuf writes it
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    """A length-delimited field (wire type 2)."""
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+# Field numbers of the Feature kinds and of a list's values (see decode/wire.py).
+_BYTES_LIST, _FLOAT_LIST, _INT64_LIST, _VALUES = 1, 2, 3, 1
 
 
 def _bytes_list(values: Sequence[bytes | str]) -> bytes:
-    return _field(1, b"".join(_field(1, v.encode() if isinstance(v, str) else bytes(v)) for v in values))
+    return field(_BYTES_LIST, b"".join(field(_VALUES, v.encode() if isinstance(v, str) else bytes(v)) for v in values))
 
 
 def _float_list(values: np.ndarray) -> bytes:
-    return _field(2, _field(1, np.ascontiguousarray(values, dtype="<f4").tobytes()))
+    return field(_FLOAT_LIST, field(_VALUES, np.ascontiguousarray(values, dtype="<f4").tobytes()))
 
 
 def _int64_list(values: Sequence[int] | np.ndarray) -> bytes:
-    return _field(3, _field(1, b"".join(_varint(int(v)) for v in values)))
+    return field(_INT64_LIST, field(_VALUES, b"".join(varint(int(v)) for v in values)))
 
 
 def encode_feature(value: FeatureValue, *, name: str = "") -> bytes:
@@ -80,10 +65,28 @@ def encode_feature(value: FeatureValue, *, name: str = "") -> bytes:
     raise ConfigError(f"feature {name!r}: cannot encode values of type {array.dtype}")
 
 
+class _MapOrder:
+    """Protobuf's deterministic order of map keys (upb, as TensorFlow's Python protobuf writes
+    them): by UTF-8 bytes, except that of two keys where one starts the other, the longer
+    comes first ("00" before "0")."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, key: str) -> None:
+        self.data = key.encode()
+
+    def __lt__(self, other: _MapOrder) -> bool:
+        common = min(len(self.data), len(other.data))
+        mine, theirs = self.data[:common], other.data[:common]
+        if mine != theirs:
+            return mine < theirs
+        return len(self.data) > len(other.data)
+
+
 def encode_example(features: Mapping[str, FeatureValue]) -> bytes:
-    """A serialized ``tf.train.Example`` with one Feature per key (keys sorted)."""
+    """A serialized ``tf.train.Example`` with one Feature per key (keys in protobuf's deterministic order)."""
     entries = b"".join(
-        _field(1, _field(1, key.encode()) + _field(2, encode_feature(features[key], name=key)))
-        for key in sorted(features)
+        field(FEATURES, field(MAP_KEY, key.encode()) + field(MAP_VALUE, encode_feature(features[key], name=key)))
+        for key in sorted(features, key=_MapOrder)
     )
-    return _field(1, entries)
+    return field(FEATURES, entries)

@@ -85,3 +85,49 @@ def test_resolve_compression() -> None:
     assert resolve_compression("auto", "x.tfrecord") == ""
     with pytest.raises(tfr.ConfigError):
         resolve_compression("LZ4")
+
+
+@pytest.mark.parametrize("loop", ["native", "pure"])
+@pytest.mark.parametrize("how", ["writer", "module"])
+@pytest.mark.parametrize("ctype", ["GZIP", "ZLIB"])
+def test_bytes_after_the_stream_end_keep_the_records_before_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ctype: str, how: str, loop: str
+) -> None:
+    # Issue 11's reproducer: TensorFlow yields a, bb, ccc from such a file. We yield them too,
+    # then report the trailing byte where it is: after the last frame.
+    monkeypatch.setenv("TFRECORD_S3_PURE_PYTHON", "1" if loop == "pure" else "0")
+    records = [b"a", b"bb", b"ccc"]
+    path = tmp_path / "trailing"
+    if how == "writer":
+        with tfr.TFRecordWriter(str(path), ctype) as writer:
+            for r in records:
+                writer.write(r)
+    else:
+        blob = b"".join(encode_frame(r) for r in records)
+        path.write_bytes(gzip.compress(blob) if ctype == "GZIP" else zlib.compress(blob))
+    with path.open("ab") as f:
+        f.write(b"\x00")
+    got: list[bytes] = []
+    with pytest.raises(tfr.CorruptRecordError) as caught:
+        for r in tfr.tf_record_iterator(str(path), ctype):
+            got.append(r)
+    assert got == records
+    end = sum(len(r) + 16 for r in records)
+    assert caught.value.offset == end
+    assert f"uncompressed byte {end}" in str(caught.value)
+    assert "unexpected bytes after the end of the compressed stream" in str(caught.value)
+
+
+@pytest.mark.parametrize("ctype", ["GZIP", "ZLIB"])
+def test_bytes_after_the_stream_end_inside_a_big_stream(tmp_path: Path, ctype: str) -> None:
+    # The trailing bytes come in the same raw read as the stream's last inflated bytes.
+    blob = b"".join(encode_frame(r) for r in RECORDS)
+    packed = gzip.compress(blob) if ctype == "GZIP" else zlib.compress(blob)
+    path = tmp_path / "trailing"
+    path.write_bytes(packed + b"garbage")
+    got: list[bytes] = []
+    with pytest.raises(tfr.CorruptRecordError) as caught:
+        for r in tfr.tf_record_iterator(str(path), ctype):
+            got.append(r)
+    assert got == RECORDS
+    assert caught.value.offset == len(blob)

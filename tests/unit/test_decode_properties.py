@@ -70,7 +70,7 @@ def test_random_example_round_trips_without_spec(features: dict[str, tuple[str, 
             assert value == values
 
 
-@settings(suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(feature_maps, min_size=1, max_size=6), st.sampled_from(["int64", "float32", "bytes"]))
 def test_batch_columns_equal_per_record_values(batch: list[dict[str, tuple[str, list[Any]]]], dtype: str) -> None:
     records = [build(features) for features in batch]
@@ -103,7 +103,7 @@ SPECS = {
 }
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200))
 def test_random_bytes_decode_or_raise_decode_error(data: bytes) -> None:
     for call in (
@@ -118,7 +118,7 @@ def test_random_bytes_decode_or_raise_decode_error(data: bytes) -> None:
             pass
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(feature_maps, st.data())
 def test_mutated_examples_decode_or_raise_decode_error(features: dict[str, tuple[str, list[Any]]], data: Any) -> None:
     record = bytearray(build(features))

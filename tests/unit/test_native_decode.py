@@ -189,7 +189,7 @@ def specs_for(draw: st.DrawFn, keys: list[str]) -> dict[str, Any]:
     return specs
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(feature_maps, max_size=6), st.data())
 def test_random_batches_and_specs_decode_the_same(batch: list[dict[str, Any]], data: st.DataObject) -> None:
     records = [build(features) for features in batch]
@@ -200,7 +200,7 @@ def test_random_batches_and_specs_decode_the_same(batch: list[dict[str, Any]], d
     assert_same_batch(records, specs, path="s3://b/k", offsets=[16 * i for i in range(len(records))])
 
 
-@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(feature_maps, st.data())
 def test_single_records_decode_the_same(features: dict[str, Any], data: st.DataObject) -> None:
     record = build(features)
@@ -235,7 +235,7 @@ def damaged(draw: st.DrawFn) -> tuple[list[bytes], int]:
     return records, index
 
 
-@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(damaged(), st.data())
 def test_damaged_records_decode_the_same_or_fail_the_same(case: tuple[list[bytes], int], data: st.DataObject) -> None:
     records, _ = case

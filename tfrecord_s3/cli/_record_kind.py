@@ -3,30 +3,16 @@
 Both messages are a list of length-delimited fields: Example has only field 1 (features);
 SequenceExample has field 1 (context) and field 2 (feature_lists). A SequenceExample without
 feature lists is byte-for-byte an Example with the same features, so calling it one loses
-nothing.
+nothing. The wire rules come from ``decode/wire.py``, the one Python reference.
 """
 
 from __future__ import annotations
 
+from ..decode.wire import FEATURE_LISTS, FEATURES, WIRE_LEN, WireError, read_varint
+
 EXAMPLE = "example"
 SEQUENCE_EXAMPLE = "sequence_example"
 RAW = "raw"
-
-_LENGTH_DELIMITED = 2
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    result = 0
-    shift = 0
-    while True:
-        if pos >= len(data) or shift > 63:
-            raise ValueError("bad varint")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
 
 
 def record_kind(data: bytes) -> str:
@@ -35,14 +21,14 @@ def record_kind(data: bytes) -> str:
     pos = 0
     try:
         while pos < len(data):
-            tag, pos = _varint(data, pos)
-            if tag & 7 != _LENGTH_DELIMITED or tag >> 3 not in (1, 2):
+            tag, pos = read_varint(data, pos)
+            if tag & 7 != WIRE_LEN or tag >> 3 not in (FEATURES, FEATURE_LISTS):
                 return RAW
-            length, pos = _varint(data, pos)
+            length, pos = read_varint(data, pos)
             pos += length
             if pos > len(data):
                 return RAW
             fields.add(tag >> 3)
-    except ValueError:
+    except WireError:
         return RAW
-    return SEQUENCE_EXAMPLE if 2 in fields else EXAMPLE
+    return SEQUENCE_EXAMPLE if FEATURE_LISTS in fields else EXAMPLE

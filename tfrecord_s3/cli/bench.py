@@ -7,6 +7,7 @@ first record. ``--decode`` adds Example decoding (batched, the columnar fast pat
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -83,20 +84,14 @@ _FIGURES = ("records", "bytes", "seconds", "records_per_s", "mb_per_s", "request
 def infer_spec(path: str, compression: str | None, sample: int = 64) -> dict[str, Any]:
     """A VarLenFeature per feature seen in the first ``sample`` records of ``path``, typed as
     first seen: every value decoded through the batched (columnar) path, as training would."""
-    from ..decode import VarLenFeature, parse_example
+    from ..decode.example import infer_specs
 
-    spec: dict[str, Any] = {}
     records = open_records(path, compression)
     try:
-        for index, record in enumerate(records):
-            if index >= sample:
-                break
-            for key, value in parse_example(record, path=path).items():
-                if key not in spec:
-                    spec[key] = VarLenFeature("bytes" if isinstance(value, list) else str(value.dtype))
+        sampled = list(itertools.islice(records, sample))
     finally:
         close_iterator(records)
-    return spec
+    return infer_specs(sampled, path=path)
 
 
 def format_figures(figures: dict[str, Any]) -> list[str]:

@@ -5,13 +5,19 @@ from __future__ import annotations
 from .example import parse_example, parse_example_batch
 from .ragged import RaggedValues
 from .sequence import parse_sequence_example
+from .sparse import SparseValues
 from .specs import (
     FeatureSpec,
     FixedLenFeature,
     FixedLenSequenceFeature,
     RaggedFeature,
     RowLengths,
+    RowLimits,
     RowSplits,
+    RowStarts,
+    SparseFeature,
+    UniformRowLength,
+    ValueRowIds,
     VarLenFeature,
 )
 
@@ -22,7 +28,13 @@ __all__ = [
     "RaggedFeature",
     "RaggedValues",
     "RowLengths",
+    "RowLimits",
     "RowSplits",
+    "RowStarts",
+    "SparseFeature",
+    "SparseValues",
+    "UniformRowLength",
+    "ValueRowIds",
     "VarLenFeature",
     "parse_example",
     "parse_example_batch",

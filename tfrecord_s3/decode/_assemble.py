@@ -13,18 +13,22 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DecodeError
+from ..errors import ConfigError
 from ._columns import MISSING, WRONG_KIND, Column, FlatValues
+from ._location import Location, check_kinds
+from ._partitions import ragged_feature, sparse_feature
 from .ragged import RaggedValues
 from .specs import (
     BYTES,
+    INT64,
     NUMPY_DTYPE,
     TF_NAME_OF_DTYPE,
     FeatureSpec,
     FixedLenFeature,
     FixedLenSequenceFeature,
     RaggedFeature,
-    RowLengths,
+    SparseFeature,
+    UniformRowLength,
     VarLenFeature,
 )
 
@@ -34,28 +38,6 @@ __all__ = ["Location", "assemble", "column_keys"]
 ColumnSource = Callable[[str, str], Column]
 
 
-class Location:
-    """Names records in error messages: ``Name: <path> at byte <offset>`` (TensorFlow's
-    ``Name: <unknown>`` when unknown) and fills ``DecodeError.path`` / ``.offset``."""
-
-    def __init__(self, path: str | None = None, offsets: Sequence[int] | None = None) -> None:
-        self.path = path
-        self.offsets = offsets
-
-    def offset(self, index: int) -> int | None:
-        return None if self.offsets is None else int(self.offsets[index])
-
-    def name(self, index: int) -> str:
-        if self.path is None:
-            return "<unknown>" if self.offsets is None else f"<unknown> at byte {self.offset(index)}"
-        return self.path if self.offsets is None else f"{self.path} at byte {self.offset(index)}"
-
-    def error(self, index: int, feature: str | None, message: str) -> DecodeError:
-        return DecodeError(
-            f"Name: {self.name(index)}, {message}", path=self.path, offset=self.offset(index), feature=feature
-        )
-
-
 def column_keys(features: Mapping[str, FeatureSpec]) -> list[tuple[str, str]]:
     """Every (key, dtype) column the specs read, each once, in spec order."""
     wanted: dict[tuple[str, str], None] = {}
@@ -63,7 +45,12 @@ def column_keys(features: Mapping[str, FeatureSpec]) -> list[tuple[str, str]]:
         if isinstance(spec, RaggedFeature):
             wanted[(spec.value_key or key, spec.dtype)] = None
             for partition in spec.partitions:
-                wanted[(partition.key, "int64")] = None
+                if not isinstance(partition, UniformRowLength):
+                    wanted[(partition.key, INT64)] = None
+        elif isinstance(spec, SparseFeature):
+            for index_key in spec.index_keys:
+                wanted[(index_key, INT64)] = None
+            wanted[(spec.value_key, spec.dtype)] = None
         elif isinstance(spec, (FixedLenFeature, VarLenFeature, FixedLenSequenceFeature)):
             wanted[(key, spec.dtype)] = None
         else:
@@ -81,29 +68,19 @@ def assemble(
             out[key] = _fixed(key, spec, columns(key, spec.dtype), batch_size, where)
         elif isinstance(spec, VarLenFeature):
             column = columns(key, spec.dtype)
-            _check_kinds(key, spec.dtype, column, where)
+            check_kinds(key, spec.dtype, column, where)
             out[key] = RaggedValues(column.values, np.maximum(column.counts, 0))
         elif isinstance(spec, FixedLenSequenceFeature):
             out[key] = _fixed_sequence(key, spec, columns(key, spec.dtype), batch_size, where)
+        elif isinstance(spec, SparseFeature):
+            out[key] = sparse_feature(key, spec, columns, batch_size, where)
         else:
-            out[key] = _ragged(key, spec, columns, where)
+            out[key] = ragged_feature(key, spec, columns, where)
     return out
 
 
 def _shape_text(shape: Sequence[int]) -> str:
     return "[" + ",".join(str(dim) for dim in shape) + "]"
-
-
-def _check_kinds(key: str, dtype: str, column: Column, where: Location) -> None:
-    wrong = np.flatnonzero(column.counts == WRONG_KIND)
-    if len(wrong):
-        index = int(wrong[0])
-        raise where.error(
-            index,
-            key,
-            f"Key: {key}, Index: {index}.  Data types don't match. "
-            f"Expected type: {TF_NAME_OF_DTYPE[dtype]}, Actual type: {column.found_type(index)}",
-        )
 
 
 def _object_array(values: FlatValues) -> np.ndarray:
@@ -158,11 +135,7 @@ def _fixed(key: str, spec: FixedLenFeature, column: Column, batch_size: int, whe
 def _fixed_sequence(
     key: str, spec: FixedLenSequenceFeature, column: Column, batch_size: int, where: Location
 ) -> np.ndarray:
-    if not spec.allow_missing:
-        raise ConfigError(
-            f"feature {key!r}: FixedLenSequenceFeature in an Example requires allow_missing=True (as in TensorFlow)"
-        )
-    _check_kinds(key, spec.dtype, column, where)
+    check_kinds(key, spec.dtype, column, where)
     counts = np.maximum(column.counts, 0)
     uneven = np.flatnonzero(counts % spec.size)
     if len(uneven):
@@ -185,68 +158,3 @@ def _fixed_sequence(
         )
         out.reshape(-1)[destination] = _flat_array(column.values, spec.dtype)
     return out.reshape((batch_size, longest, *spec.shape))
-
-
-def _ragged(key: str, spec: RaggedFeature, columns: ColumnSource, where: Location) -> RaggedValues:
-    value_key = spec.value_key or key
-    column = columns(value_key, spec.dtype)
-    _check_kinds(key, spec.dtype, column, where)
-    level: FlatValues | RaggedValues = column.values
-    per_record = np.maximum(column.counts, 0)  # how many items of `level` each record holds
-    for partition in reversed(spec.partitions):  # innermost first
-        part = columns(partition.key, "int64")
-        _check_kinds(partition.key, "int64", part, where)
-        numbers = part.values
-        counts = np.maximum(part.counts, 0)
-        assert isinstance(numbers, np.ndarray)
-        if isinstance(partition, RowLengths):
-            lengths, rows = numbers, counts
-        else:
-            lengths, rows = _splits_to_lengths(key, partition.key, numbers, counts, per_record, where)
-        if (lengths < 0).any():
-            index = int(np.repeat(np.arange(len(counts)), counts)[np.flatnonzero(lengths < 0)[0]])
-            raise where.error(index, key, f"Key: {key}, Index: {index}.  Negative row length in {partition.key!r}")
-        sums = _sums_per_record(lengths, rows)
-        mismatch = np.flatnonzero(sums != per_record)
-        if len(mismatch):
-            index = int(mismatch[0])
-            raise where.error(
-                index,
-                key,
-                f"Key: {key}, Index: {index}.  Row partition {partition.key!r} covers {int(sums[index])} values "
-                f"but {value_key!r} has {int(per_record[index])}",
-            )
-        level = RaggedValues(level, lengths.astype(np.int64, copy=False))
-        per_record = rows
-    return RaggedValues(level, per_record)
-
-
-def _sums_per_record(lengths: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    cumulative = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=cumulative[1:])
-    bounds = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum(rows, out=bounds[1:])
-    sums: np.ndarray = cumulative[bounds[1:]] - cumulative[bounds[:-1]]
-    return sums
-
-
-def _splits_to_lengths(
-    key: str, splits_key: str, splits: np.ndarray, counts: np.ndarray, per_record: np.ndarray, where: Location
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per record ``[0, ..., n]`` row splits -> concatenated row lengths and rows per record."""
-    lengths: list[np.ndarray] = []
-    rows = np.zeros(len(counts), dtype=np.int64)
-    position = 0
-    for index, count in enumerate(counts.tolist()):
-        own = splits[position : position + count]
-        position += count
-        if count == 0 and per_record[index] == 0:
-            continue  # no splits and no values: zero rows
-        if count == 0 or own[0] != 0 or (np.diff(own) < 0).any():
-            raise where.error(
-                index, key, f"Key: {key}, Index: {index}.  Row splits {splits_key!r} must start at 0 and not decrease"
-            )
-        lengths.append(np.diff(own))
-        rows[index] = count - 1
-    flat = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
-    return flat, rows

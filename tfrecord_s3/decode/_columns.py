@@ -6,7 +6,9 @@ fixed: ``tag(kind) len [0x0a len payload]``, with a packed payload for float (li
 float32) and int64 (varints). Numbers are decoded with vectorized numpy over the batch,
 never one Python object per value. Any element that does not have exactly this layout
 (unknown fields, which protobuf keeps and re-emits) sends the column to the slow path,
-which asks protobuf itself: the fast path never guesses.
+which asks protobuf itself: the fast path never guesses. The wire constants and the scalar
+varint reads come from ``wire.py`` (the Python reference of the format); the numpy code here
+applies the same rules to a whole batch at once.
 """
 
 from __future__ import annotations
@@ -18,21 +20,19 @@ import numpy as np
 
 from ..proto.feature_pb2 import Feature
 from .specs import BYTES, FLOAT32, INT64, KIND_OF_DTYPE, TF_NAME_OF_KIND
+from .wire import LIST_TAG, MAX_LENGTH_BYTES, TAG_OF_DTYPE, WireError, read_varint
 
 __all__ = ["MISSING", "WRONG_KIND", "Column", "decode_column", "decode_column_slow"]
 
 MISSING = -1  # absent, or a Feature with no kind set (TensorFlow: missing)
 WRONG_KIND = -2  # a Feature holding another kind than the column's dtype
 
-# Field tags of the Feature oneof members (field << 3 | wire type 2).
-_TAG_OF_DTYPE = {BYTES: 0x0A, FLOAT32: 0x12, INT64: 0x1A}
-_KIND_OF_TAG = {0x0A: "bytes_list", 0x12: "float_list", 0x1A: "int64_list"}
+_KIND_OF_TAG = {TAG_OF_DTYPE[dtype]: kind for dtype, kind in KIND_OF_DTYPE.items()}
 _DTYPE_OF_KIND = {kind: dtype for dtype, kind in KIND_OF_DTYPE.items()}
 _KNOWN_TAG = np.zeros(256, dtype=bool)
-_KNOWN_TAG[[0, 0x0A, 0x12, 0x1A]] = True
-_LIST_TAG = 0x0A  # BytesList/FloatList/Int64List.value is field 1, length-delimited
+_KNOWN_TAG[[0, *TAG_OF_DTYPE.values()]] = True
 _PAD = b"\0" * 16  # lets varint reads look ahead without bounds checks
-_LOOKAHEAD = np.arange(5, dtype=np.int64)  # a length varint (< 2**35) has at most 5 bytes
+_LOOKAHEAD = np.arange(MAX_LENGTH_BYTES, dtype=np.int64)
 _SHIFTS5 = (7 * _LOOKAHEAD).astype(np.int64)
 
 FlatValues = np.ndarray | list[bytes]
@@ -76,15 +76,18 @@ def decode_column_slow(blobs: Sequence[bytes], dtype: str) -> Column:
     for index, blob in enumerate(blobs):
         feature = Feature.FromString(blob)
         which = feature.WhichOneof("kind")
-        tags[index] = _TAG_OF_DTYPE[_DTYPE_OF_KIND[which]] if which else 0
+        tags[index] = TAG_OF_DTYPE[_DTYPE_OF_KIND[which]] if which else 0
         if which is None:
             counts[index] = MISSING
         elif which != kind:
             counts[index] = WRONG_KIND
         elif which == "float_list":
             # Through the packed wire bytes, not Python floats: widening a float32 to a
-            # double quiets a signalling NaN, and TensorFlow keeps every bit.
-            items32 = _packed_floats(feature.float_list.SerializeToString())
+            # double quiets a signalling NaN, and TensorFlow keeps every bit. Unknown fields
+            # (kept and re-emitted by protobuf) are dropped first: they hold no values.
+            floats = feature.float_list
+            floats.DiscardUnknownFields()
+            items32 = _packed_floats(floats.SerializeToString())
             values.append(items32)
             counts[index] = len(items32)
         else:
@@ -101,15 +104,8 @@ def _packed_floats(serialized: bytes) -> np.ndarray:
     """The values of a serialized FloatList (field 1, packed) as float32, bit for bit."""
     if not serialized:
         return np.empty(0, dtype=np.float32)
-    # tag 0x0a, then the payload length as a varint, then 4 bytes per value
-    pos, length, shift = 1, 0, 0
-    while True:
-        byte = serialized[pos]
-        length |= (byte & 0x7F) << shift
-        pos += 1
-        if not byte & 0x80:
-            break
-        shift += 7
+    # LIST_TAG, then the payload length as a varint, then 4 bytes per value
+    length, pos = read_varint(serialized, 1, MAX_LENGTH_BYTES)
     return np.frombuffer(serialized, dtype="<f4", count=length // 4, offset=pos).astype(np.float32)
 
 
@@ -190,7 +186,7 @@ def _decode_fast(blobs: Sequence[bytes], dtype: str) -> Column:
     tags[present] = data[starts[present]]
     if not _KNOWN_TAG[tags].all():
         raise _Layout
-    want = _TAG_OF_DTYPE[dtype]
+    want = TAG_OF_DTYPE[dtype]
     counts[present & (tags != want)] = WRONG_KIND
 
     mine = np.flatnonzero(present & (tags == want))
@@ -209,8 +205,8 @@ def _decode_fast(blobs: Sequence[bytes], dtype: str) -> Column:
     if dtype == BYTES:
         return _decode_bytes(buffer, data, mine, list_start, list_stop, counts, tags)
 
-    # FloatList / Int64List: one packed field, tag 0x0a, varint L2, then exactly L2 bytes.
-    if (data[list_start] != _LIST_TAG).any():
+    # FloatList / Int64List: one packed field, LIST_TAG, varint L2, then exactly L2 bytes.
+    if (data[list_start] != LIST_TAG).any():
         raise _Layout
     packed_len, size = _read_lengths(data, list_start + 1)
     packed_start = list_start + 1 + size
@@ -242,7 +238,7 @@ def _decode_bytes(
 ) -> Column:
     """BytesList payloads: ``(0x0a len bytes)*``. One value per record is found with numpy;
     records holding several values are walked in Python (one step per value anyway)."""
-    if (data[list_start] != _LIST_TAG).any():
+    if (data[list_start] != LIST_TAG).any():
         raise _Layout
     value_len, size = _read_lengths(data, list_start + 1)
     value_start = list_start + 1 + size
@@ -269,22 +265,15 @@ def _decode_bytes(
 
 
 def _split_bytes_list(buffer: bytes, position: int, stop: int) -> list[bytes]:
-    """Walk ``(0x0a varint bytes)*`` in ``buffer[position:stop]``."""
+    """Walk ``(LIST_TAG varint bytes)*`` in ``buffer[position:stop]``."""
     out = []
     while position < stop:
-        if buffer[position] != _LIST_TAG:
+        if buffer[position] != LIST_TAG:
             raise _Layout
-        position += 1
-        length = shift = 0
-        while True:
-            byte = buffer[position]
-            position += 1
-            length |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                break
-            if shift > 35:
-                raise _Layout
+        try:
+            length, position = read_varint(buffer, position + 1, MAX_LENGTH_BYTES)
+        except WireError:
+            raise _Layout from None
         end = position + length
         if end > stop:
             raise _Layout

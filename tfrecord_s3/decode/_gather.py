@@ -15,16 +15,17 @@ the oracle and the fallback (forced with ``TFRECORD_S3_PURE_PYTHON=1``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 
 import numpy as np
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 
+from .._kernels import kernels_enabled
 from ..proto.example_pb2 import Example
 from ..proto.feature_pb2 import Feature
 from ._columns import MISSING, WRONG_KIND, Column, decode_column
 from .specs import BYTES, FLOAT32, INT64
+from .wire import TAG_OF_DTYPE
 
 try:
     from . import _native
@@ -109,7 +110,7 @@ def _first_unparsable(records: Sequence[Buffer], reason: str) -> UnparsableRecor
 
 def native_available() -> bool:
     """True when the compiled decoding kernel is built and not disabled by the environment."""
-    return _HAVE_NATIVE and os.environ.get("TFRECORD_S3_PURE_PYTHON", "") in ("", "0")
+    return _HAVE_NATIVE and kernels_enabled()
 
 
 # (key, dtype) -> the decoded column of that key for the whole batch (as _assemble wants).
@@ -121,7 +122,6 @@ _NativeColumn = tuple[bytearray, bytearray, bytearray, bytearray, list[bytes], i
 if _HAVE_NATIVE:
     assert MISSING == -1  # the kernel writes -1 for missing records
     _FLAG_OF_DTYPE = {BYTES: _native.FLAG_BYTES, FLOAT32: _native.FLAG_FLOAT, INT64: _native.FLAG_INT64}
-    _TAG_OF_DTYPE = {BYTES: 0x0A, FLOAT32: 0x12, INT64: 0x1A}
     _KIND_FLAGS = _native.FLAG_BYTES | _native.FLAG_FLOAT | _native.FLAG_INT64
 
 
@@ -167,7 +167,7 @@ def _column(raw: _NativeColumn, dtype: str) -> Column:
     tags = np.frombuffer(tags_buffer, dtype=np.int64)
     counts = np.frombuffer(counts_buffer, dtype=np.int64)
     if flags & _KIND_FLAGS & ~_FLAG_OF_DTYPE[dtype]:  # some record holds another kind
-        counts = np.where((tags != _TAG_OF_DTYPE[dtype]) & (tags != 0), WRONG_KIND, counts)
+        counts = np.where((tags != TAG_OF_DTYPE[dtype]) & (tags != 0), WRONG_KIND, counts)
     if dtype == BYTES:
         return Column(values, counts, tags)
     flat = np.frombuffer(ints, dtype=np.int64) if dtype == INT64 else np.frombuffer(floats, dtype=np.float32)

@@ -1,6 +1,7 @@
 /*
  * Optional compiled kernel of batch Example decoding (see _gather.py: the pure-Python path
- * is the oracle and the fallback).
+ * is the oracle and the fallback). It is one of the two hand-written readers of the wire
+ * format; wire.py is the other, the Python reference (layout of the messages there).
  *
  *   gather_columns(records, keys) -> list of per-key tuples, or None
  *

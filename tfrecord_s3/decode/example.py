@@ -20,15 +20,25 @@ import numpy as np
 from ..errors import ConfigError
 from ..proto.example_pb2 import Example
 from ..proto.feature_pb2 import Feature
-from ._assemble import Location, assemble, column_keys
+from ._assemble import assemble, column_keys
 from ._columns import Column, decode_column
 from ._gather import Buffer, ColumnSource, UnparsableRecord, gather_columns, gather_features, parse_proto
+from ._location import Location
 from .ragged import RaggedValues
-from .specs import KIND_OF_DTYPE, FeatureSpec, VarLenFeature
+from .sparse import SparseValues
+from .specs import KIND_OF_DTYPE, FeatureSpec, FixedLenSequenceFeature, VarLenFeature
+from .validation import EXAMPLE_SPECS, check_specs
 
 _DTYPE_OF_KIND = {kind: dtype for dtype, kind in KIND_OF_DTYPE.items()}
 
-__all__ = ["Buffer", "features_to_dict", "parse_example", "parse_example_batch"]
+__all__ = [
+    "Buffer",
+    "check_example_specs",
+    "features_to_dict",
+    "infer_specs",
+    "parse_example",
+    "parse_example_batch",
+]
 
 FeatureValue = np.ndarray | list[bytes]
 
@@ -50,7 +60,10 @@ def parse_example_batch(
       ``.row_lengths``; ``.indices()`` / ``.dense_shape`` give TensorFlow's SparseTensor).
     - ``FixedLenSequenceFeature`` (``allow_missing=True``): ``[batch, longest, *shape]``,
       short records padded with ``default_value`` (0 / 0.0 / b"" when None).
-    - ``RaggedFeature``: :class:`RaggedValues` with one row per record (nested per partition).
+    - ``RaggedFeature``: :class:`RaggedValues` with one row per record (nested per partition;
+      ``row_lengths`` in the spec's ``row_splits_dtype``).
+    - ``SparseFeature``: :class:`SparseValues` (``indices()`` ``[n, 1 + rank]``, the record first;
+      ``dense_shape`` ``(batch, *size)``).
 
     ``features=None``: every kinded feature found in the batch, as a ``VarLenFeature`` of its
     kind (a convenience: it parses each record twice; pass specs for speed).
@@ -62,8 +75,7 @@ def parse_example_batch(
     where = Location(path, offsets)
     if features is None:
         features = _infer_specs(records, where)
-    if not isinstance(features, Mapping):
-        raise ConfigError(f"features must be a mapping of name -> spec, got {type(features).__name__}")
+    check_example_specs(features)
     wanted = column_keys(features)
     keys = list(dict.fromkeys(key for key, _ in wanted))
     try:
@@ -72,6 +84,16 @@ def parse_example_batch(
     except UnparsableRecord as exc:
         raise where.error(exc.index, None, f"Could not parse example input: {exc.reason}") from exc
     return assemble(features, column, len(records), where)
+
+
+def check_example_specs(features: Any) -> None:
+    """``ConfigError`` unless ``parse_example`` takes ``features`` (TensorFlow's checks)."""
+    check_specs(features, EXAMPLE_SPECS)
+    for key, spec in features.items():
+        if isinstance(spec, FixedLenSequenceFeature) and not spec.allow_missing:
+            raise ConfigError(
+                f"feature {key!r}: FixedLenSequenceFeature in an Example requires allow_missing=True (as in TensorFlow)"
+            )
 
 
 def _pure_columns(records: Sequence[Buffer], keys: list[str]) -> ColumnSource:
@@ -104,7 +126,9 @@ def parse_example(
     With specs, the result for each feature is row 0 of :func:`parse_example_batch`:
     ``FixedLenFeature`` -> array of ``shape`` (a numpy scalar, or ``bytes``, for shape
     ``[]``); ``VarLenFeature`` -> 1-D array or ``list[bytes]``; ``FixedLenSequenceFeature``
-    -> ``[rows, *shape]``; ``RaggedFeature`` -> values, or :class:`RaggedValues` if partitioned.
+    -> ``[rows, *shape]``; ``RaggedFeature`` -> values, or :class:`RaggedValues` if partitioned
+    (a ``[rows, length]`` array when the only partitions are ``UniformRowLength``);
+    ``SparseFeature`` -> :class:`SparseValues` of ``dense_shape`` ``size``.
 
     Raises ``DecodeError`` (with ``.feature``, ``.path``, ``.offset``) as TensorFlow would.
     """
@@ -120,8 +144,15 @@ def parse_example(
     return {key: _row0(value) for key, value in batch.items()}
 
 
+def infer_specs(
+    records: Sequence[Buffer], *, path: str | None = None, offsets: Sequence[int] | None = None
+) -> dict[str, FeatureSpec]:
+    """A VarLenFeature per kinded feature of ``records``, typed by the first record holding it
+    (what ``features=None`` decodes with). ``DecodeError`` for a record that is not an Example."""
+    return _infer_specs(records, Location(path, offsets))
+
+
 def _infer_specs(records: Sequence[Buffer], where: Location) -> dict[str, FeatureSpec]:
-    """A VarLenFeature per kinded feature of the batch, typed by the first record holding it."""
     specs: dict[str, FeatureSpec] = {}
     for index, record in enumerate(records):
         try:
@@ -136,7 +167,7 @@ def _infer_specs(records: Sequence[Buffer], where: Location) -> dict[str, Featur
 
 
 def _row0(value: Any) -> Any:
-    if isinstance(value, RaggedValues):
+    if isinstance(value, (RaggedValues, SparseValues)):
         return value.row(0)
     return value[0]
 

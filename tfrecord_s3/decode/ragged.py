@@ -18,8 +18,9 @@ class RaggedValues:
     """Rows of varying length over one flat ``values`` column, the way a training loop wants it.
 
     ``values``: np.ndarray (int64 / float32), ``list[bytes]``, or another RaggedValues (nested
-    partitions). ``row_lengths``: np.ndarray int64, one entry per row (a record of a batch,
-    or a step of a sequence). Row ``i`` is ``values[row_splits[i]:row_splits[i + 1]]``.
+    partitions). ``row_lengths``: np.ndarray, one entry per row (a record of a batch, or a
+    step of a sequence): int64, or a RaggedFeature's ``row_splits_dtype`` (int32 by default).
+    Row ``i`` is ``values[row_splits[i]:row_splits[i + 1]]``.
 
     ``indices`` / ``dense_shape`` give TensorFlow's SparseTensor view of a VarLenFeature
     result; ``to_dense`` pads; ``to_list`` nests Python lists.
@@ -30,8 +31,8 @@ class RaggedValues:
 
     @property
     def row_splits(self) -> np.ndarray:
-        """``[0, cumsum(row_lengths)...]`` (int64), length ``nrows + 1``."""
-        splits = np.zeros(len(self.row_lengths) + 1, dtype=np.int64)
+        """``[0, cumsum(row_lengths)...]`` (the dtype of ``row_lengths``), length ``nrows + 1``."""
+        splits = np.zeros(len(self.row_lengths) + 1, dtype=self.row_lengths.dtype)
         np.cumsum(self.row_lengths, out=splits[1:])
         return splits
 

@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError
 from ..proto.example_pb2 import SequenceExample
-from ..proto.feature_pb2 import Feature, FeatureList
-from ._assemble import Location, assemble
+from ..proto.feature_pb2 import Feature
+from ._assemble import assemble
 from ._columns import MISSING, WRONG_KIND, Column, decode_column
 from ._gather import EMPTY_FEATURE, UnparsableRecord, parse_proto
+from ._location import Location
+from ._partitions import Rows, ragged_feature
 from .example import Buffer, feature_values, features_to_dict
 from .ragged import RaggedValues
 from .specs import (
     NUMPY_DTYPE,
     TF_NAME_OF_DTYPE,
     FeatureSpec,
-    FixedLenFeature,
     FixedLenSequenceFeature,
     RaggedFeature,
-    VarLenFeature,
 )
+from .validation import CONTEXT_SPECS, SEQUENCE_SPECS, check_specs
 
 __all__ = ["parse_sequence_example"]
 
@@ -49,12 +50,15 @@ def parse_sequence_example(
 
     - ``FixedLenSequenceFeature``: ``np.ndarray [steps, *shape]``; each step must hold exactly
       ``prod(shape)`` values; a missing list is ``[0, *shape]`` if ``allow_missing``, else an error.
-    - ``VarLenFeature`` / ``RaggedFeature`` (no partitions): :class:`RaggedValues` with one row
-      per step (``dense_shape`` ``(steps, longest)`` as TensorFlow's SparseTensor).
+    - ``VarLenFeature`` / ``RaggedFeature``: :class:`RaggedValues` with one row per step
+      (``dense_shape`` ``(steps, longest)`` as TensorFlow's SparseTensor). A RaggedFeature's
+      ``value_key`` and partition keys name feature lists; each step is partitioned by the same
+      step of the partition lists, as TensorFlow does.
 
     Raises ``DecodeError`` as TensorFlow would, ``ConfigError`` for an unsupported spec.
     """
     where = Location(path, None if offset is None else [offset])
+    check_sequence_specs(context_features, sequence_features)
     try:
         example: Any = parse_proto(SequenceExample.FromString, serialized)
     except UnparsableRecord as exc:
@@ -71,8 +75,24 @@ def parse_sequence_example(
             key: [_step_values(step) for step in feature_list.feature] for key, feature_list in lists.items()
         }
     else:
-        sequences = {key: _sequence(key, spec, lists.get(key), where) for key, spec in sequence_features.items()}
+        sequences = {key: _sequence(key, spec, lists, where) for key, spec in sequence_features.items()}
     return context, sequences
+
+
+def check_sequence_specs(
+    context_features: Mapping[str, FeatureSpec] | None, sequence_features: Mapping[str, FeatureSpec] | None
+) -> None:
+    """``ConfigError`` unless ``parse_sequence_example`` takes these specs (TensorFlow's checks)."""
+    if context_features is not None:
+        check_specs(context_features, CONTEXT_SPECS, "context_features")
+    if sequence_features is not None:
+        check_specs(sequence_features, SEQUENCE_SPECS, "sequence_features")
+        for key, spec in sequence_features.items():
+            if isinstance(spec, FixedLenSequenceFeature) and spec.default_value is not None:
+                raise ConfigError(
+                    f"sequence feature {key!r}: a FixedLenSequenceFeature in a feature list takes no "
+                    "default_value (TensorFlow: feature_list.dense_defaults must be None)"
+                )
 
 
 def _step_values(step: Feature) -> Any:
@@ -81,24 +101,22 @@ def _step_values(step: Feature) -> Any:
 
 
 def _context(features: Mapping[str, FeatureSpec], context_map: Any, where: Location) -> dict[str, Any]:
-    for key, spec in features.items():
-        if not isinstance(spec, (FixedLenFeature, VarLenFeature, RaggedFeature)):
-            raise ConfigError(f"context feature {key!r}: {type(spec).__name__} is not allowed in the context")
-
     def column(key: str, dtype: str) -> Column:
-        return decode_column([_serialize(context_map.get(key, EMPTY_FEATURE))], dtype)
+        found = decode_column([_serialize(context_map.get(key, EMPTY_FEATURE))], dtype)
+        if key in context_map and found.counts[0] == MISSING:
+            # TensorFlow's SequenceExample parser, unlike its Example parser, takes a context
+            # Feature with no kind set as present with no values (so no default applies).
+            return Column(found.values, np.zeros(1, dtype=np.int64), found.tags)
+        return found
 
     batch = assemble(features, column, 1, where)
     return {key: value.row(0) if isinstance(value, RaggedValues) else value[0] for key, value in batch.items()}
 
 
-def _sequence(key: str, spec: FeatureSpec, feature_list: FeatureList | None, where: Location) -> Any:
-    if isinstance(spec, FixedLenFeature):
-        raise ConfigError(f"sequence feature {key!r}: use FixedLenSequenceFeature, not FixedLenFeature")
-    if isinstance(spec, RaggedFeature) and spec.partitions:
-        raise ConfigError(f"sequence feature {key!r}: RaggedFeature partitions are not supported in feature lists")
-    if isinstance(spec, RaggedFeature) and spec.value_key not in (None, key):
-        raise ConfigError(f"sequence feature {key!r}: RaggedFeature value_key must be the feature's own key")
+def _sequence(key: str, spec: FeatureSpec, lists: Any, where: Location) -> Any:
+    if isinstance(spec, RaggedFeature):
+        return ragged_feature(key, spec, _steps_of(lists), where, _STEPS)
+    feature_list = lists.get(key)
     dtype_name = TF_NAME_OF_DTYPE[spec.dtype]
     if feature_list is None:
         if isinstance(spec, FixedLenSequenceFeature):
@@ -138,3 +156,21 @@ def _sequence(key: str, spec: FeatureSpec, feature_list: FeatureList | None, whe
             values = array
         return values.reshape((len(steps), *spec.shape))
     return RaggedValues(column.values, np.maximum(counts, 0))
+
+
+_STEPS = Rows("Feature list", steps=True)
+
+
+def _steps_of(lists: Any) -> Callable[[str, str], Column]:
+    """Columns over the steps of each feature list (none when the list is missing)."""
+    decoded: dict[tuple[str, str], Column] = {}
+
+    def column(key: str, dtype: str) -> Column:
+        found = decoded.get((key, dtype))
+        if found is None:
+            feature_list = lists.get(key)
+            steps = [] if feature_list is None else [_serialize(step) for step in feature_list.feature]
+            found = decoded[(key, dtype)] = decode_column(steps, dtype)
+        return found
+
+    return column

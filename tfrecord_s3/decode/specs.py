@@ -23,9 +23,15 @@ __all__ = [
     "FeatureSpec",
     "FixedLenFeature",
     "FixedLenSequenceFeature",
+    "Partition",
     "RaggedFeature",
     "RowLengths",
+    "RowLimits",
     "RowSplits",
+    "RowStarts",
+    "SparseFeature",
+    "UniformRowLength",
+    "ValueRowIds",
     "VarLenFeature",
     "normalize_dtype",
 ]
@@ -151,7 +157,8 @@ class FixedLenFeature:
     """Exactly ``prod(shape)`` values per record, decoded to an array of ``shape``.
 
     A record without the feature (or whose Feature has no kind set) gets ``default_value``;
-    with no default it is a ``DecodeError``, as in TensorFlow.
+    with no default it is a ``DecodeError``, as in TensorFlow. A default of no elements (shape
+    ``[0]``, ``default_value=[]``) counts as none: TensorFlow treats the feature as required.
     """
 
     shape: Sequence[int]
@@ -167,6 +174,8 @@ class FixedLenFeature:
         default = None
         if self.default_value is not None:
             default = _flat_default(self.default_value, dtype, size, what="FixedLenFeature")
+            if not default:
+                default = None
         object.__setattr__(self, "shape", shape)
         object.__setattr__(self, "dtype", dtype)
         object.__setattr__(self, "size", size)
@@ -219,11 +228,9 @@ class FixedLenSequenceFeature:
         object.__setattr__(self, "padding", padding)
 
 
-@dataclass(frozen=True)
-class RowLengths:
-    """A ragged partition: the int64 feature ``key`` holds the length of each row."""
-
-    key: str
+def _partition_key(key: Any, what: str) -> None:
+    if not isinstance(key, str):
+        raise ConfigError(f"{what}: key must be a str, got {key!r}")
 
 
 @dataclass(frozen=True)
@@ -232,34 +239,144 @@ class RowSplits:
 
     key: str
 
+    def __post_init__(self) -> None:
+        _partition_key(self.key, "RowSplits")
 
-Partition = RowLengths | RowSplits
+
+@dataclass(frozen=True)
+class RowLengths:
+    """A ragged partition: the int64 feature ``key`` holds the length of each row."""
+
+    key: str
+
+    def __post_init__(self) -> None:
+        _partition_key(self.key, "RowLengths")
+
+
+@dataclass(frozen=True)
+class RowStarts:
+    """A ragged partition: the int64 feature ``key`` holds where each row starts (first is 0)."""
+
+    key: str
+
+    def __post_init__(self) -> None:
+        _partition_key(self.key, "RowStarts")
+
+
+@dataclass(frozen=True)
+class RowLimits:
+    """A ragged partition: the int64 feature ``key`` holds where each row ends (last is n)."""
+
+    key: str
+
+    def __post_init__(self) -> None:
+        _partition_key(self.key, "RowLimits")
+
+
+@dataclass(frozen=True)
+class ValueRowIds:
+    """A ragged partition: the int64 feature ``key`` holds, per value, the row it belongs to
+    (non-decreasing; rows = the largest id + 1)."""
+
+    key: str
+
+    def __post_init__(self) -> None:
+        _partition_key(self.key, "ValueRowIds")
+
+
+@dataclass(frozen=True)
+class UniformRowLength:
+    """A ragged partition: rows of ``length`` values each (no feature read). Innermost, it
+    reshapes the values into a ``[rows, length]`` array, as TensorFlow does."""
+
+    length: int
+
+    def __post_init__(self) -> None:
+        length = self.length
+        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
+            raise ConfigError(f"UniformRowLength: length must be an int >= 1, got {length!r}")
+        object.__setattr__(self, "length", int(length))
+
+
+Partition = RowSplits | RowLengths | RowStarts | RowLimits | ValueRowIds | UniformRowLength
+_PARTITIONS = (RowSplits, RowLengths, RowStarts, RowLimits, ValueRowIds, UniformRowLength)
 
 
 @dataclass(frozen=True)
 class RaggedFeature:
     """Values of ``value_key`` (default: the spec's own key), optionally split into nested rows.
 
-    ``partitions`` go from outermost to innermost, as in ``tf.io.RaggedFeature``; only
-    ``RowLengths`` and ``RowSplits`` are supported. Missing or kindless -> no values.
+    ``partitions`` go from outermost to innermost, as in ``tf.io.RaggedFeature``: any of
+    ``RowSplits``, ``RowLengths``, ``RowStarts``, ``RowLimits``, ``ValueRowIds`` (each naming
+    an int64 feature) and ``UniformRowLength``. ``row_splits_dtype`` (int32, TensorFlow's
+    default, or int64) is the dtype of every ``row_lengths`` of the result. Missing or
+    kindless -> no values.
     """
 
     dtype: Any
     value_key: str | None = None
     partitions: Sequence[Partition] = ()
-    row_splits_dtype: Any = "int64"
+    row_splits_dtype: Any = "int32"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dtype", normalize_dtype(self.dtype))
+        if self.value_key is not None:
+            if not isinstance(self.value_key, str):
+                raise ConfigError(f"RaggedFeature: value_key must be a str, got {self.value_key!r}")
+            if not self.value_key:
+                raise ConfigError("RaggedFeature: value_key must not be empty (None means the spec's own key)")
+        if isinstance(self.partitions, (str, bytes)) or not isinstance(self.partitions, Sequence):
+            raise ConfigError(f"RaggedFeature: partitions must be a list or tuple, got {self.partitions!r}")
         partitions = tuple(self.partitions)
         for partition in partitions:
-            if not isinstance(partition, (RowLengths, RowSplits)):
-                raise ConfigError(f"RaggedFeature: unsupported partition {partition!r} (use RowLengths or RowSplits)")
+            if not isinstance(partition, _PARTITIONS):
+                names = ", ".join(kind.__name__ for kind in _PARTITIONS)
+                raise ConfigError(f"RaggedFeature: unsupported partition {partition!r} (use one of {names})")
         object.__setattr__(self, "partitions", partitions)
-        splits = np.dtype(self.row_splits_dtype)
+        try:
+            splits = np.dtype(self.row_splits_dtype)
+        except TypeError:
+            splits = None
         if splits not in (np.dtype(np.int32), np.dtype(np.int64)):
             raise ConfigError(f"RaggedFeature: row_splits_dtype must be int32 or int64, got {self.row_splits_dtype!r}")
         object.__setattr__(self, "row_splits_dtype", splits)
 
 
-FeatureSpec = FixedLenFeature | VarLenFeature | FixedLenSequenceFeature | RaggedFeature
+@dataclass(frozen=True)
+class SparseFeature:
+    """A SparseTensor built from features: ``value_key`` holds the values, ``index_key`` (one
+    int64 feature per dimension) their positions, ``size`` the dense shape (an int with a
+    single ``index_key``, a list of as many ints as ``index_key`` names), as
+    ``tf.io.SparseFeature``. Decoded to :class:`SparseValues`, entries sorted by index unless
+    ``already_sorted``. Indices are not checked against ``size`` (TensorFlow does not either).
+    """
+
+    index_key: str | Sequence[str]
+    value_key: str
+    dtype: Any
+    size: int | Sequence[int]
+    already_sorted: bool = False
+    index_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    dense_shape: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        single = isinstance(self.index_key, str)
+        keys = (self.index_key,) if single else tuple(self.index_key)
+        if not keys or not all(isinstance(key, str) and key for key in keys):
+            raise ConfigError(
+                f"SparseFeature: index_key must be a feature name or a list of them, got {self.index_key!r}"
+            )
+        if not isinstance(self.value_key, str) or not self.value_key:
+            raise ConfigError(f"SparseFeature: value_key must be a feature name, got {self.value_key!r}")
+        if single != isinstance(self.size, (int, np.integer)):
+            raise ConfigError("SparseFeature: size must be a list if and only if index_key is a list")
+        shape = _normalize_shape(self.size, what="SparseFeature")
+        if len(shape) != len(keys):
+            raise ConfigError(f"SparseFeature: {len(keys)} index keys but size has {len(shape)} dimensions")
+        object.__setattr__(self, "dtype", normalize_dtype(self.dtype))
+        object.__setattr__(self, "already_sorted", bool(self.already_sorted))
+        object.__setattr__(self, "index_keys", keys)
+        object.__setattr__(self, "dense_shape", shape)
+
+
+FeatureSpec = FixedLenFeature | VarLenFeature | FixedLenSequenceFeature | RaggedFeature | SparseFeature

@@ -10,6 +10,10 @@
  * framing.py turns (status, consumed, length) into the same errors as its pure-Python loop.
  * All CRCs of a call are checked without the GIL (S3 network threads keep running); only the
  * bytes objects of the good frames are made with it.
+ *
+ * CRC32C runs on the CPU's instructions where it has them, checked once at import: SSE4.2 on
+ * x86-64 (cpuid), the ARMv8 CRC32 extension on aarch64 (HWCAP_CRC32 from getauxval, unless
+ * the compiler already targets it); elsewhere slice-by-8 tables (CRC_IMPLEMENTATION says which).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -23,9 +27,18 @@
 #include <nmmintrin.h>
 #endif
 #if defined(__aarch64__) && defined(__ARM_FEATURE_CRC32)
-/* Only when the compiler already targets CRC-capable cores: no runtime probing needed. */
+/* The compiler already targets CRC-capable cores: no runtime probing needed. */
 #define HAVE_ARM_CRC 1
 #include <arm_acle.h>
+#elif defined(__aarch64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
+/* A stock aarch64 build (plain armv8-a): the CRC32 instructions are optional there, so the
+ * hardware path is compiled for them and taken only when the kernel reports them (HWCAP). */
+#define HAVE_ARM_CRC 1
+#define ARM_CRC_PROBE 1
+#include <sys/auxv.h>
+#ifndef HWCAP_CRC32
+#define HWCAP_CRC32 (1 << 7) /* <asm/hwcap.h> on aarch64 */
+#endif
 #endif
 
 enum { HEADER_BYTES = 12, FOOTER_BYTES = 4, FRAME_OVERHEAD = 16 };
@@ -102,6 +115,24 @@ static void build_tables(void) {
 #define HW_TARGET __attribute__((target("sse4.2")))
 #define CRC64(r, p) ((uint32_t)_mm_crc32_u64((r), load_le64(p)))
 #define CRC8(r, b) _mm_crc32_u8((r), (b))
+#elif defined(ARM_CRC_PROBE)
+/* Inline assembly rather than <arm_acle.h>, whose intrinsics some compilers declare only
+ * when the whole file targets CRC-capable cores. */
+#if defined(__clang__)
+#define HW_TARGET __attribute__((target("crc")))
+#else
+#define HW_TARGET __attribute__((target("+crc")))
+#endif
+HW_TARGET static inline uint32_t arm_crc32cx(uint32_t r, uint64_t v) {
+    __asm__(".arch_extension crc\n\tcrc32cx %w0, %w0, %x1" : "+r"(r) : "r"(v));
+    return r;
+}
+HW_TARGET static inline uint32_t arm_crc32cb(uint32_t r, uint8_t b) {
+    __asm__(".arch_extension crc\n\tcrc32cb %w0, %w0, %w1" : "+r"(r) : "r"((uint32_t)b));
+    return r;
+}
+#define CRC64(r, p) arm_crc32cx((r), load_le64(p))
+#define CRC8(r, b) arm_crc32cb((r), (b))
 #else
 #define HW_TARGET
 #define CRC64(r, p) __crc32cd((r), load_le64(p))
@@ -323,6 +354,11 @@ PyMODINIT_FUNC PyInit__native(void) {
     if (__builtin_cpu_supports("sse4.2")) {
         crc_update = hw_update;
         impl = "sse4.2";
+    }
+#elif defined(ARM_CRC_PROBE)
+    if (getauxval(AT_HWCAP) & HWCAP_CRC32) {
+        crc_update = hw_update;
+        impl = "armv8-crc";
     }
 #elif defined(HAVE_ARM_CRC)
     crc_update = hw_update;

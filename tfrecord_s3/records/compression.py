@@ -71,6 +71,9 @@ class InflatingReader(io.RawIOBase):
         self.inflated_bytes = 0
         self._finished = False
         self._member_started = False
+        # Damage found after bytes not yet handed out: raised on the next read, so every
+        # record inflated before it still reaches the caller (as TensorFlow yields them).
+        self._damage: StreamDamage | None = None
 
     def readable(self) -> bool:
         return True
@@ -86,6 +89,8 @@ class InflatingReader(io.RawIOBase):
         return 0
 
     def _inflate_some(self, want: int) -> bytes:
+        if self._damage is not None:
+            raise self._damage
         inflater = self._inflater
         if inflater.unconsumed_tail:
             chunk = inflater.unconsumed_tail
@@ -115,7 +120,12 @@ class InflatingReader(io.RawIOBase):
                 f"over the ratio cap of {self._max_ratio:g}",
             )
         if inflater.eof:
-            self._next_member(inflater.unused_data)
+            try:
+                self._next_member(inflater.unused_data)
+            except StreamDamage as exc:
+                if not out:
+                    raise
+                self._damage = exc
         return out
 
     def _next_member(self, rest: bytes) -> None:

@@ -1,7 +1,10 @@
 """TFRecord's masked CRC32C (Castagnoli), as TensorFlow's ``crc32c::Mask`` computes it.
 
 A CRC stored next to the data it covers is masked so that a CRC of bytes that themselves
-contain CRCs does not degenerate: rotate right by 15 bits, add a constant.
+contain CRCs does not degenerate: rotate right by 15 bits, add a constant. This module is the
+one Python home of that formula (the frame parser, the resync scan and the writer use it);
+the compiled frame kernel (``_native.c``) has its own copy, checked against this one by the
+tests.
 """
 
 from __future__ import annotations
@@ -26,5 +29,7 @@ def unmask(masked: int) -> int:
 
 
 def masked_crc(data: bytes | bytearray | memoryview) -> int:
-    """The masked CRC32C of ``data``."""
-    return mask(_crc32c.crc32c(data))
+    """The masked CRC32C of ``data`` (:func:`mask` written out: one call per record in the
+    pure-Python frame loop)."""
+    crc = _crc32c.crc32c(data)
+    return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & _U32

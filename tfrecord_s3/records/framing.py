@@ -17,14 +17,14 @@ same records and the same errors, messages and offsets.
 from __future__ import annotations
 
 import io
-import os
 import struct
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
+from .._kernels import kernels_enabled
 from ..errors import ConfigError, CorruptRecordError, RecordTooLargeError, TruncatedRecordError
 from .compression import InflatingReader, StreamDamage
-from .crc import crc32c, masked_crc
+from .crc import mask, masked_crc
 
 try:
     from . import _native
@@ -38,20 +38,18 @@ FOOTER_BYTES = 4
 FRAME_OVERHEAD = HEADER_BYTES + FOOTER_BYTES
 DEFAULT_MAX_RECORD_BYTES = 64 * 1024 * 1024
 
-_HEADER = struct.Struct("<QI")
+HEADER = struct.Struct("<QI")  # length, masked CRC of the length
 _FOOTER = struct.Struct("<I")
 
 
 # Records up to this size are read together with their footer in one call and sliced;
 # larger ones are read on their own so their bytes are copied exactly once.
 _SMALL_RECORD = 64 * 1024
-_MASK_DELTA = 0xA282EAD8
-_U32 = 0xFFFFFFFF
 
 
 def native_available() -> bool:
     """True when the compiled frame kernel is built and not disabled by the environment."""
-    return _HAVE_NATIVE and os.environ.get("TFRECORD_S3_PURE_PYTHON", "") in ("", "0")
+    return _HAVE_NATIVE and kernels_enabled()
 
 
 def iter_frames(
@@ -130,11 +128,9 @@ def _iter_frames_python(
     # The oracle: one frame at a time with exact-size reads.
     # The hot loop: everything it touches is a local.
     read = stream.read
-    unpack_header = _HEADER.unpack
+    unpack_header = HEADER.unpack
     unpack_footer = _FOOTER.unpack_from
-    crc = crc32c
-    delta = _MASK_DELTA
-    u32 = _U32
+    masked = masked_crc
     small = _SMALL_RECORD
     cap = max_record_bytes
     offset = start_offset
@@ -148,10 +144,8 @@ def _iter_frames_python(
                 if len(header) != HEADER_BYTES:
                     raise _truncated(path, offset, f"{len(header)} bytes where a 12-byte record header should be")
             length, stored = unpack_header(header)
-            if verify_crc:
-                c = crc(header[:8])
-                if ((c >> 15 | c << 17) + delta) & u32 != stored:
-                    raise _length_crc_error(path, offset, header)
+            if verify_crc and masked(header[:8]) != stored:
+                raise _length_crc_error(path, offset, header)
             if length > cap:
                 raise _too_large(path, offset, length, cap)
             if length <= small:
@@ -175,15 +169,9 @@ def _iter_frames_python(
                     if len(footer) != FOOTER_BYTES:
                         raise _truncated(path, offset, _cut_detail(length, length + len(footer)))
                 stored = unpack_footer(footer, 0)[0]
-            if verify_crc:
-                c = crc(data)
-                if ((c >> 15 | c << 17) + delta) & u32 != stored:
-                    error = _data_crc_error(path, offset)
-                    if on_data_error is None:
-                        raise error
-                    on_data_error(error, FRAME_OVERHEAD + length)
-                    offset += FRAME_OVERHEAD + length
-                    continue
+            if verify_crc and masked(data) != stored:
+                offset = _skip_bad_data(path, offset, length, on_data_error)
+                continue
             offset += FRAME_OVERHEAD + length
             yield data
     except StreamDamage as exc:
@@ -238,15 +226,9 @@ def _iter_frames_native(
                     data, stored = _finish_big(read, view[pos + HEADER_BYTES : filled], length, path, offset)
                     pos = filled = 0
                     big_records = True
-                    if verify_crc:
-                        c = _native.crc32c(data)
-                        if ((c >> 15 | c << 17) + _MASK_DELTA) & _U32 != stored:
-                            error = _data_crc_error(path, offset)
-                            if on_data_error is None:
-                                raise error
-                            on_data_error(error, FRAME_OVERHEAD + length)
-                            offset += FRAME_OVERHEAD + length
-                            continue
+                    if verify_crc and mask(_native.crc32c(data)) != stored:
+                        offset = _skip_bad_data(path, offset, length, on_data_error)
+                        continue
                     offset += FRAME_OVERHEAD + length
                     yield data
                     continue
@@ -272,12 +254,9 @@ def _iter_frames_native(
                     raise _truncated(path, offset, f"{have} bytes where a 12-byte record header should be")
                 raise _truncated(path, offset, _cut_detail(length, have - HEADER_BYTES))
             if status == _native.DATA_CRC:
-                error = _data_crc_error(path, offset)
-                if on_data_error is None:
-                    raise error
-                on_data_error(error, FRAME_OVERHEAD + length)
-                offset += FRAME_OVERHEAD + length
-                pos += FRAME_OVERHEAD + length
+                after = _skip_bad_data(path, offset, length, on_data_error)
+                pos += after - offset
+                offset = after
                 continue
             if status == _native.LENGTH_CRC:
                 raise _length_crc_error(path, offset, bytes(view[pos : pos + HEADER_BYTES]))
@@ -355,6 +334,18 @@ def _cut_detail(length: int, got: int) -> str:
 
 def _truncated(path: str, offset: int, detail: str) -> TruncatedRecordError:
     return TruncatedRecordError(f"{path} at byte {offset}: truncated record: {detail}", path=path, offset=offset)
+
+
+def _skip_bad_data(
+    path: str, offset: int, length: int, on_data_error: Callable[[CorruptRecordError, int], None] | None
+) -> int:
+    """For a frame whose data CRC fails: raise, or (opt-in skipping) hand the error and the
+    frame's size to ``on_data_error`` and return the offset of the next frame."""
+    error = _data_crc_error(path, offset)
+    if on_data_error is None:
+        raise error
+    on_data_error(error, FRAME_OVERHEAD + length)
+    return offset + FRAME_OVERHEAD + length
 
 
 def _data_crc_error(path: str, offset: int) -> CorruptRecordError:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
-from .crc import crc32c, mask
-from .framing import FOOTER_BYTES, HEADER_BYTES
+from .crc import masked_crc
+from .framing import FOOTER_BYTES, HEADER, HEADER_BYTES
 
 _WINDOW = 1 << 20
-_HEADER = struct.Struct("<QI")
 
 
 def find_record_start(stream: BinaryIO, start: int, end: int, *, max_record_bytes: int) -> int | None:
@@ -30,8 +29,8 @@ def find_record_start(stream: BinaryIO, start: int, end: int, *, max_record_byte
             return None
         last = min(len(window) - HEADER_BYTES, end - position - 1)
         for i in range(last + 1):
-            length, stored = _HEADER.unpack_from(window, i)
-            if length > max_record_bytes or mask(crc32c(window[i : i + 8])) != stored:
+            length, stored = HEADER.unpack_from(window, i)
+            if length > max_record_bytes or masked_crc(window[i : i + 8]) != stored:
                 continue
             if _data_verifies(stream, position + i, length):
                 return position + i
@@ -45,4 +44,4 @@ def _data_verifies(stream: BinaryIO, offset: int, length: int) -> bool:
     if len(body) != length + FOOTER_BYTES:
         return False
     stored: int = struct.unpack_from("<I", body, length)[0]
-    return mask(crc32c(body[:length])) == stored
+    return masked_crc(body[:length]) == stored
