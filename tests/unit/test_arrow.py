@@ -119,8 +119,10 @@ def test_decode_errors_carry_path_and_offset() -> None:
 
 
 def test_zero_size_shape_and_empty_batch() -> None:
-    spec = {"none": tfr.FixedLenFeature([0], "float32", default_value=[]), "id": tfr.FixedLenFeature([], "int64")}
-    table = parse_example_table([tfr.encode_example({"id": 1}), tfr.encode_example({"id": 2})], spec)
+    # A zero-size FixedLenFeature is required (as TensorFlow has it): each record holds it, empty.
+    spec = {"none": tfr.FixedLenFeature([0], "float32"), "id": tfr.FixedLenFeature([], "int64")}
+    empty = np.zeros(0, np.float32)
+    table = parse_example_table([tfr.encode_example({"id": i, "none": empty}) for i in (1, 2)], spec)
     assert table.column("none").to_pylist() == [[], []]
     assert parse_example_table([], SPEC).num_rows == 0
 
