@@ -10,7 +10,8 @@ import time)::
     S3_CONNECT_TIMEOUT_MSEC    connect timeout in milliseconds
     S3_REQUEST_TIMEOUT_MSEC    socket read timeout in milliseconds (a stall longer than this
                                is a fault: the stream resumes from the next byte)
-    S3_CA_FILE                 CA bundle to verify the server with
+    S3_CA_FILE                 CA bundle to verify the server with (else AWS_CA_BUNDLE, as
+                               boto3 reads it)
 
 Credentials are never part of this object: boto3's own chain finds them (AWS_PROFILE,
 ~/.aws/credentials, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, instance roles), so a config's
@@ -143,11 +144,13 @@ class S3Config:
             msec = _env_msec(env, var)
             if msec is not None:
                 values[field] = msec / 1000.0
-        ca_file = env.get("S3_CA_FILE", "").strip()
-        if ca_file:
-            if not os.path.isfile(ca_file):
-                raise ConfigError(f"S3_CA_FILE={ca_file!r}: no such file")
-            values["ca_file"] = ca_file
+        for var in ("S3_CA_FILE", "AWS_CA_BUNDLE"):
+            ca_file = env.get(var, "").strip()
+            if ca_file:
+                if not os.path.isfile(ca_file):
+                    raise ConfigError(f"{var}={ca_file!r}: no such file")
+                values["ca_file"] = ca_file
+                break
         values.update(overrides)
         try:
             return cls(**values)

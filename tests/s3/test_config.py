@@ -68,6 +68,7 @@ def test_timeouts_region_and_ca_file(tmp_path: Path) -> None:
         ("S3_ENDPOINT", "host:port"),
         ("S3_ENDPOINT", ":9000"),
         ("S3_CA_FILE", "/nonexistent/ca.pem"),
+        ("AWS_CA_BUNDLE", "/nonexistent/ca.pem"),
     ],
 )
 def test_bad_values_name_the_variable(var: str, value: str) -> None:

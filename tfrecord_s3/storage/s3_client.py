@@ -21,6 +21,7 @@ from typing import Any, Literal
 import boto3
 import botocore.session
 from botocore.config import Config as BotoConfig
+from urllib3.exceptions import InsecureRequestWarning
 
 from ..config import S3Config
 
@@ -101,6 +102,9 @@ def _make_client(config: S3Config, role: Role) -> Any:
             "S3_VERIFY_SSL is off: TLS certificates of the S3 endpoint are not verified",
             stacklevel=4,
         )
+    if not config.verify_ssl:
+        # Ours above says it once; urllib3 would repeat it on every new connection.
+        warnings.filterwarnings("ignore", category=InsecureRequestWarning)
     boto_config = BotoConfig(
         region_name=config.region,
         connect_timeout=config.connect_timeout,

@@ -23,6 +23,7 @@ from ..errors import (
     ResponseError,
     StorageError,
 )
+from .tls_hints import tls_error
 
 __all__ = ["Fault", "ShortBodyError", "classify", "error_code", "http_status", "translate"]
 
@@ -128,6 +129,9 @@ def translate(exc: BaseException, path: str, operation: str, offset: int | None 
     if isinstance(exc, StorageError):
         return exc
     at = f" at byte {offset}" if offset is not None else ""
+    tls = tls_error(exc, operation, path, at)
+    if tls is not None:
+        return tls
     if isinstance(exc, bce.ClientError):
         code, status = error_code(exc), http_status(exc)
         where = f"{operation} {path}{at}: {code or 'error'} (HTTP {status or '?'})"
@@ -151,6 +155,4 @@ def translate(exc: BaseException, path: str, operation: str, offset: int | None 
             path=path,
             operation=operation,
         )
-    if isinstance(exc, bce.SSLError):
-        return StorageError(f"{operation} {path}{at}: TLS verification failed", path=path, operation=operation)
     return StorageError(f"{operation} {path}{at}: {type(exc).__name__}", path=path, operation=operation)
