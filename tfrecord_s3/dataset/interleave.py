@@ -24,6 +24,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..records.framing import FRAME_OVERHEAD
+from ..storage import exit_safety
 from .prefetch import Failure, FileEnd, FileFeed, ReadOptions, Skipped
 from .stats import DatasetStats
 
@@ -85,6 +86,7 @@ class InterleaveIterator:
                 self._next_file += 1
         else:
             self._restore(state)
+        exit_safety.track(self)  # its reader threads are stopped at interpreter exit
 
     # state --------------------------------------------------------------------------
 
@@ -324,6 +326,7 @@ class InterleaveIterator:
         if self._closed:
             return
         self._closed = True
+        exit_safety.untrack(self)
         deadline = time.monotonic() + _CLOSE_TIMEOUT
         feeds = [s.feed for s in self._slots if s is not None]
         if self._lookahead is not None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from ..errors import ResponseError, RetriesExhaustedError, StorageError
+from . import exit_safety
 from .base import RangeReader
 from .retry import Backoff, RetryPolicy
 from .s3_errors import Fault, ShortBodyError, classify, translate
@@ -134,6 +135,7 @@ class BlockStream(io.RawIOBase):
         # Buffers of blocks the consumer has left, for the next fetches (deque: thread-safe).
         self._spare: deque[bytearray] = deque()
         self._executor: ThreadPoolExecutor | None = None
+        exit_safety.track(self)  # closed at interpreter exit if the user never closes it
 
     # -- what callers and benchmarks read ---------------------------------------------------
 
@@ -230,6 +232,7 @@ class BlockStream(io.RawIOBase):
     def close(self) -> None:
         if self.closed:
             return
+        exit_safety.untrack(self)
         self._cancel.set()
         abort = getattr(self._reader, "abort", None)
         if abort is not None:
