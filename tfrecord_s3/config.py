@@ -10,6 +10,8 @@ import time)::
     S3_CONNECT_TIMEOUT_MSEC    connect timeout in milliseconds
     S3_REQUEST_TIMEOUT_MSEC    socket read timeout in milliseconds (a stall longer than this
                                is a fault: the stream resumes from the next byte)
+    S3_STALL_BUDGET_MSEC       (ours) how long a read may go without a byte over all its
+                               tries before it raises (default: twice the read timeout)
     S3_CA_FILE                 CA bundle to verify the server with (else AWS_CA_BUNDLE, as
                                boto3 reads it)
 
@@ -57,6 +59,9 @@ class S3Config:
     connect_timeout: float = 10.0
     #: Seconds without a byte before a read counts as stalled.
     read_timeout: float = 60.0
+    #: Seconds a block may go without a byte (or a reply) over all its tries before
+    #: RetriesExhaustedError; None: twice ``read_timeout`` (see :attr:`effective_stall_budget`).
+    stall_budget: float | None = None
     #: Bytes per ranged GET.
     block_size: int = 16 * MiB
     #: Blocks fetched ahead of the reader, on that many threads per open stream (0: none).
@@ -94,6 +99,8 @@ class S3Config:
         for name in ("connect_timeout", "read_timeout", "backoff_max"):
             value = getattr(self, name)
             _check(_is_number(value) and value > 0, name, value, "a number > 0")
+        budget = self.stall_budget
+        _check(budget is None or (_is_number(budget) and budget > 0), "stall_budget", budget, "a number > 0 or None")
         for name in ("backoff_base", "throttle_backoff_base"):
             value = getattr(self, name)
             _check(_is_number(value) and value >= 0, name, value, "a number >= 0")
@@ -114,6 +121,19 @@ class S3Config:
             self.list_page_size,
             "an integer in 1..1000",
         )
+
+    @property
+    def effective_stall_budget(self) -> float:
+        """Seconds without progress after which a read gives up (two read timeouts by default:
+        a frozen server gets one retry on a fresh connection)."""
+        return self.stall_budget if self.stall_budget is not None else 2 * self.read_timeout
+
+    @property
+    def control_attempts(self) -> int:
+        """botocore's tries for HEAD/LIST/PUT: at most as many read timeouts as fit in the
+        stall budget, so a server frozen before its first byte is given up on in time too."""
+        fit = int(self.effective_stall_budget // self.read_timeout)
+        return max(1, min(self.botocore_max_attempts, fit))
 
     @property
     def uses_path_style(self) -> bool:
@@ -140,7 +160,11 @@ class S3Config:
         endpoint = env.get("S3_ENDPOINT", "").strip()
         if endpoint:
             values["endpoint_url"] = _endpoint_url(endpoint, use_https)
-        for var, field in (("S3_CONNECT_TIMEOUT_MSEC", "connect_timeout"), ("S3_REQUEST_TIMEOUT_MSEC", "read_timeout")):
+        for var, field in (
+            ("S3_CONNECT_TIMEOUT_MSEC", "connect_timeout"),
+            ("S3_REQUEST_TIMEOUT_MSEC", "read_timeout"),
+            ("S3_STALL_BUDGET_MSEC", "stall_budget"),
+        ):
             msec = _env_msec(env, var)
             if msec is not None:
                 values[field] = msec / 1000.0

@@ -110,7 +110,7 @@ def _make_client(config: S3Config, role: Role) -> Any:
         connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout,
         max_pool_connections=config.max_pool_connections,
-        retries={"mode": "standard", "total_max_attempts": 1 if role == "data" else config.botocore_max_attempts},
+        retries={"mode": "standard", "total_max_attempts": 1 if role == "data" else config.control_attempts},
         s3={"addressing_style": "path" if config.uses_path_style else "auto"},
         # Recent botocore adds CRC checksum headers (and aws-chunked bodies) to every upload;
         # MinIO, Swift, GCS interop and older servers reject them. Only when S3 requires it.

@@ -38,6 +38,7 @@ def retry_policy(config: S3Config) -> RetryPolicy:
         base_delay=config.backoff_base,
         max_delay=config.backoff_max,
         throttle_base_delay=config.throttle_backoff_base,
+        stall_budget=config.effective_stall_budget,
     )
 
 

@@ -108,6 +108,7 @@ class BlockStream(io.RawIOBase):
         sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
         classify_fault: Callable[[BaseException], Fault] = classify,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         super().__init__()
         if block_size < 1:
@@ -121,7 +122,7 @@ class BlockStream(io.RawIOBase):
         self._read_ahead = read_ahead
         self._classify = classify_fault
         self._cancel = threading.Event()
-        self._backoff = Backoff(policy or RetryPolicy(), sleep=sleep, rng=rng, cancel=self._cancel)
+        self._backoff = Backoff(policy or RetryPolicy(), sleep=sleep, rng=rng, cancel=self._cancel, clock=clock)
         self._into = isinstance(reader, IntoRangeReader)
         self._streaming = isinstance(reader, StreamingRangeReader)
         self._lock = threading.Lock()
@@ -309,6 +310,7 @@ class BlockStream(io.RawIOBase):
         want = end - start
         out = self._buffer(want)
         progress = _Progress()
+        watch = self._backoff.stall_watch()
         attempt = 0
         refreshed = False
         while True:
@@ -350,6 +352,7 @@ class BlockStream(io.RawIOBase):
                         raise
                     raise translate(exc, self._path, "read", start + progress.received) from exc
                 progressed = progress.received > before
+                watch.after_fault(exc, progressed=progressed)
                 if progressed:
                     attempt = 1  # the budget still bounds a connection that always breaks
                 _log.warning(
@@ -360,13 +363,14 @@ class BlockStream(io.RawIOBase):
                     attempt,
                     " (throttled)" if fault is Fault.THROTTLE else "",
                 )
-                if not self._backoff.try_spend(attempt, throttled=fault is Fault.THROTTLE):
+                if not self._backoff.try_spend(attempt, throttled=fault is Fault.THROTTLE, watch=watch):
                     if self._cancel.is_set():
                         raise _Closed from exc
                     offset = start + progress.received
+                    stalled = f", {watch.describe()}" if watch.spent() else ""
                     raise RetriesExhaustedError(
                         f"read {self._path} at byte {offset}: gave up after {attempt} tries "
-                        f"({self._backoff.retries} retries on this stream): {_describe(exc)}",
+                        f"({self._backoff.retries} retries on this stream{stalled}): {_describe(exc)}",
                         path=self._path,
                         operation="read",
                         attempts=attempt,

@@ -25,7 +25,9 @@ _SET_CA = (
     "set S3_CA_FILE (or AWS_CA_BUNDLE) to the CA bundle that signed the endpoint's certificate, "
     "or S3_VERIFY_SSL=0 to skip verification"
 )
-_CONNECTION_ERRORS = (bce.ConnectionClosedError, bce.EndpointConnectionError, bce.ReadTimeoutError)
+# What plain HTTP to a TLS port ends in (the server drops the connection). Not a read
+# timeout: a frozen server must not cost a probe on top.
+_CONNECTION_ERRORS = (bce.ConnectionClosedError, bce.EndpointConnectionError)
 
 
 def tls_error(exc: BaseException, operation: str, path: str, at: str) -> StorageError | None:
