@@ -233,3 +233,16 @@ def test_logs_name_the_offset_and_never_a_secret(
     assert "SlowDown" in text
     for secret in (s3_env.secret, s3_env.key_id, "Signature", "Authorization"):
         assert secret not in text
+
+
+# Cuts inside the reply's head: in the status line ("HTTP/1.1 206" then close is parsed by
+# http.client as a 206 without headers), between headers, before the blank line.
+HEAD_CUTS = [*range(30), *range(30, 420, 17)]
+
+
+def test_a_reply_cut_anywhere_in_its_head_is_retried_from_the_same_byte(url: str, s3_proxy: FaultProxy) -> None:
+    for cut in HEAD_CUTS:
+        rule = s3_proxy.add_rule(Fault.cut_head(cut), method="GET", key=KEY, window=(BLOCK, BLOCK + 1))
+        assert read_records(url, fast_config(read_ahead=0)) == RECORDS, cut
+        assert s3_proxy.rule_counts(rule)[1] == 1, cut
+        s3_proxy.remove_rule(rule)

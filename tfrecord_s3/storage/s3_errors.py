@@ -25,7 +25,7 @@ from ..errors import (
 )
 from .tls_hints import tls_error
 
-__all__ = ["Fault", "ShortBodyError", "classify", "error_code", "http_status", "translate"]
+__all__ = ["CutReplyError", "Fault", "ShortBodyError", "classify", "error_code", "http_status", "translate"]
 
 
 class Fault(enum.Enum):
@@ -39,6 +39,23 @@ class Fault(enum.Enum):
 
 class ShortBodyError(Exception):
     """A body that ended before the bytes its headers promised (a clean close mid-body)."""
+
+
+class CutReplyError(Exception):
+    """A reply whose head was cut: the connection closed inside the status line or the
+    headers (http.client takes ``HTTP/1.1 206`` then EOF for a 206 without headers)."""
+
+
+def reply_was_cut(body: Any) -> bool:
+    """For a reply that failed our checks: whether it ended right after its (partial) head.
+    A complete reply to a ranged GET has a body; a head cut short has none. Reads at most
+    one byte, undecoded."""
+    raw = getattr(body, "_raw_stream", None)
+    try:
+        data = raw.read(1, decode_content=False) if raw is not None else body.read(1)
+    except Exception:  # it broke while being read: cut either way
+        return True
+    return not data
 
 
 # S3 error code -> our error class. HEAD responses carry no body, so botocore uses the
@@ -84,6 +101,7 @@ _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
     ConnectionError,  # ConnectionResetError, BrokenPipeError, ...
     TimeoutError,
     ShortBodyError,
+    CutReplyError,
 )
 
 

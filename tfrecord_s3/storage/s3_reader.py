@@ -22,7 +22,7 @@ import urllib3.exceptions as u3e
 from ..config import S3Config
 from ..errors import ObjectChangedError, ResponseError
 from .s3_client import get_client, refresh_credentials
-from .s3_errors import ShortBodyError, translate
+from .s3_errors import CutReplyError, ShortBodyError, reply_was_cut, translate
 from .s3_path import S3Path
 
 __all__ = ["S3RangeReader", "head_object"]
@@ -158,15 +158,24 @@ class S3RangeReader:
         }
         if self._etag:
             params["IfMatch"] = self._etag
-        response = get_client(self._config, "data").get_object(**params)
+        try:
+            response = get_client(self._config, "data").get_object(**params)
+        except ValueError as exc:
+            # botocore could not parse a header (a Last-Modified or Content-Length cut short
+            # with the connection): a cut reply; a server that always sends one exhausts the
+            # retries.
+            raise CutReplyError(f"{self.path}: reply with an unreadable header, at byte {start}") from exc
         body = response["Body"]
         with self._live_lock:
             self._live.add(body)
         try:
             # A 200 with the whole object, of which we read a prefix: the rest stays unread.
             leftover = self._check_reply(response, start, end) and end < self._size
-        except BaseException:
+        except BaseException as exc:
+            cut = isinstance(exc, (ResponseError, ObjectChangedError)) and reply_was_cut(body)
             self._done(body, unread=True)
+            if cut:  # not a reply that breaks the protocol: one cut short, worth a retry
+                raise CutReplyError(f"{self.path}: reply cut inside its headers, at byte {start}") from exc
             raise
         return body, leftover
 
