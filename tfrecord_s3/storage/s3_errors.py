@@ -141,6 +141,14 @@ def classify(exc: BaseException) -> Fault:
     return Fault.FATAL
 
 
+def _bare_400_hint(code: str, status: int) -> str:
+    # A HEAD has no body, so a 400 comes without a code; servers that check the region of a
+    # signature (Swift's s3api) answer a wrong one so.
+    if status == 400 and code in ("", "400"):
+        return ": a bare 400 usually means the request was signed for another region: check AWS_REGION"
+    return ""
+
+
 def translate(exc: BaseException, path: str, operation: str, offset: int | None = None) -> StorageError:
     """Our error for ``exc`` (the caller raises it ``from exc``); ``offset``: the first byte
     of the object not delivered, named in the message."""
@@ -166,7 +174,7 @@ def translate(exc: BaseException, path: str, operation: str, offset: int | None 
             )
         if code == "InvalidRange" or status == 416:
             return ResponseError(f"{where}: range not satisfiable", path=path, operation=operation)
-        return StorageError(where, path=path, operation=operation)
+        return StorageError(where + _bare_400_hint(code, status), path=path, operation=operation)
     if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError):
         return AccessDeniedError(
             f"{operation} {path}: no AWS credentials found (boto3's chain: env, profile, instance role)",

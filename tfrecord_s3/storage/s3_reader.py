@@ -18,11 +18,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import urllib3.exceptions as u3e
+from botocore.exceptions import ClientError
 
 from ..config import S3Config
-from ..errors import ObjectChangedError, ResponseError
+from ..errors import ObjectChangedError, ObjectNotFoundError, ResponseError, StorageError
 from .s3_client import get_client, refresh_credentials
-from .s3_errors import CutReplyError, ShortBodyError, reply_was_cut, translate
+from .s3_errors import CutReplyError, ShortBodyError, http_status, reply_was_cut, translate
 from .s3_path import S3Path
 
 __all__ = ["S3RangeReader", "head_object"]
@@ -37,8 +38,24 @@ def head_object(location: S3Path, config: S3Config) -> dict[str, Any]:
     try:
         response: dict[str, Any] = get_client(config).head_object(Bucket=location.bucket, Key=location.key)
     except Exception as exc:
-        raise translate(exc, location.url, "stat") from exc
+        raise _missing_bucket(location, config, translate(exc, location.url, "stat")) from exc
     return response
+
+
+def _missing_bucket(location: S3Path, config: S3Config, error: StorageError) -> StorageError:
+    """A HEAD's 404 has no body to tell a missing key from a missing bucket: ask the bucket,
+    once, and say "no such bucket" when that is what it is."""
+    if not isinstance(error, ObjectNotFoundError) or "no such bucket" in str(error):
+        return error
+    try:
+        get_client(config).head_bucket(Bucket=location.bucket)
+    except ClientError as exc:
+        if http_status(exc) == 404:
+            message = f"stat {location.url}: no such bucket {location.bucket!r}"
+            return ObjectNotFoundError(message, path=location.url, operation="stat")
+    except Exception:  # the bucket check only improves the message: keep the first error
+        pass
+    return error
 
 
 class S3RangeReader:
