@@ -44,7 +44,7 @@ def _global_options(defaults: bool) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import bench, count, demo, head, ls, stat, verify
+    from . import bench, count, demo, head, ls, stat, uploads, verify
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     parents = [_global_options(defaults=False)]
-    for module in (stat, ls, count, head, verify, bench, demo):
+    for module in (stat, ls, count, head, verify, bench, uploads, demo):
         module.add_parser(subparsers, parents)
     return parser
 
