@@ -45,7 +45,7 @@ def timing_out(clock: FakeClock, seconds: float = TIMEOUT) -> Callable[[], BaseE
 
 
 def stream_over(reader: MemoryReader, clock: FakeClock, budget: float | None, attempts: int = 50) -> object:
-    policy = RetryPolicy(max_attempts=attempts, budget=1000, stall_budget=budget)
+    policy = RetryPolicy(max_attempts=attempts, budget=1000, stall_budget=budget, read_timeout=TIMEOUT)
     return make_stream(reader, Sleeps(), policy=policy, clock=clock)
 
 
@@ -69,8 +69,10 @@ def test_a_server_frozen_mid_body_gives_up_counting_from_its_last_byte() -> None
     with pytest.raises(tfr.RetriesExhaustedError) as caught:
         read_all(stream)  # type: ignore[arg-type]
     assert caught.value.offset == 300
-    assert len(reader.calls) == 3  # the try that delivered bytes resets the watch
+    # The stall began one read timeout before the first try failed: one retry fits.
+    assert len(reader.calls) == 2
     assert reader.calls[1][0] == 300
+    assert clock.now - 1000.0 == 2 * TIMEOUT
 
 
 def test_without_a_budget_only_the_tries_bound_it() -> None:
@@ -84,7 +86,8 @@ def test_without_a_budget_only_the_tries_bound_it() -> None:
 
 def test_a_trickle_that_keeps_progressing_is_never_cut() -> None:
     clock = FakeClock()
-    # Every try stalls a full read timeout after 100 bytes: slow, but never stalled for long.
+    # Every try stalls a full read timeout after 100 bytes: slow, but each stall is shorter
+    # than the budget.
     reader = MemoryReader(DATA, plan=lambda i, s, e: Fail(timing_out(clock), after=100), chunk=50)
     assert read_all(stream_over(reader, clock, budget=1.5 * TIMEOUT)) == DATA  # type: ignore[arg-type]
     assert len(reader.calls) > 20

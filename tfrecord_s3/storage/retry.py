@@ -20,6 +20,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import botocore.exceptions as bce
+import urllib3.exceptions as u3e
+
 from ..errors import ConfigError
 
 __all__ = ["Backoff", "RetryPolicy", "StallWatch"]
@@ -34,6 +37,8 @@ class RetryPolicy:
     Delays follow "full jitter": uniform in ``[0, min(max_delay, base * 2**retry)]``, with
     ``throttle_base_delay`` as the base after 503 SlowDown. ``stall_budget``: seconds a block
     may go without a byte or an answer before it gives up (None: only tries bound it).
+    ``read_timeout``: how long a try waits for a byte; a try that timed out after delivering
+    bytes got its last one that long before, and the stall is counted from there.
     """
 
     max_attempts: int = 8
@@ -42,6 +47,7 @@ class RetryPolicy:
     max_delay: float = 10.0
     throttle_base_delay: float = 0.5
     stall_budget: float | None = None
+    read_timeout: float = 0.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -60,21 +66,29 @@ class RetryPolicy:
         return rng.uniform(0.0, ceiling)
 
 
+_TIMEOUTS = (TimeoutError, u3e.TimeoutError, bce.ReadTimeoutError, bce.ConnectTimeoutError)
+
+
 class StallWatch:
     """How long one block has gone without progress: no byte received and no reply from the
     server (an error reply is an answer: the server is not stalled). Used by one thread."""
 
-    __slots__ = ("_budget", "_clock", "since")
+    __slots__ = ("_budget", "_clock", "_read_timeout", "since")
 
-    def __init__(self, budget: float | None, clock: Callable[[], float]) -> None:
+    def __init__(self, budget: float | None, clock: Callable[[], float], read_timeout: float = 0.0) -> None:
         self._budget = budget
         self._clock = clock
+        self._read_timeout = read_timeout
         self.since = clock()
 
     def after_fault(self, exc: BaseException, *, progressed: bool) -> None:
         """Note a failed try: bytes arrived during it, or the server answered with an error."""
-        if progressed or isinstance(getattr(exc, "response", None), dict):
+        if isinstance(getattr(exc, "response", None), dict):
             self.since = self._clock()
+        elif progressed:
+            # A try that timed out got its last byte one read timeout before it failed.
+            waited = self._read_timeout if isinstance(exc, _TIMEOUTS) else 0.0
+            self.since = max(self.since, self._clock() - waited)
 
     def stalled(self) -> float:
         """Seconds since the last progress."""
@@ -122,7 +136,7 @@ class Backoff:
 
     def stall_watch(self) -> StallWatch:
         """A watch for one block's tries, started now, with the policy's stall budget."""
-        return StallWatch(self.policy.stall_budget, self._clock)
+        return StallWatch(self.policy.stall_budget, self._clock, self.policy.read_timeout)
 
     def try_spend(self, attempt: int, *, throttled: bool = False, watch: StallWatch | None = None) -> bool:
         """Whether the try after failed try number ``attempt`` (1-based, per block) is allowed.

@@ -39,6 +39,7 @@ def retry_policy(config: S3Config) -> RetryPolicy:
         max_delay=config.backoff_max,
         throttle_base_delay=config.throttle_backoff_base,
         stall_budget=config.effective_stall_budget,
+        read_timeout=config.read_timeout,
     )
 
 
