@@ -33,6 +33,8 @@ class S3Server:
     #: Whether it checks SigV4 signatures (moto does not).
     verifies_signatures: bool = True
     stop: Callable[[], None] = field(default=lambda: None, repr=False)
+    #: Crash the server's front daemon, wait the given seconds, start it again (None: cannot).
+    restart: Callable[[float], None] | None = field(default=None, repr=False)
 
     @property
     def host_port(self) -> str:
@@ -93,6 +95,20 @@ class Processes:
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         self._started: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def restart(self, name: str, pause: float) -> None:
+        """Kill daemon ``name``'s process group (SIGKILL: a crash), wait ``pause`` seconds
+        (the outage being simulated), start it again with the same command line."""
+        for i, (started, process) in enumerate(self._started):
+            if started == name:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+                time.sleep(pause)  # the outage itself, not a synchronisation
+                del self._started[i]
+                self.start(name, process.args)  # type: ignore[arg-type]
+                return
+        raise KeyError(name)
 
     def start(self, name: str, argv: Sequence[str], *, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it

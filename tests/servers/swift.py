@@ -194,7 +194,14 @@ def start(root: Path, region: str = "us-east-1") -> S3Server:
         secret=SECRET,
         region=region,
         stop=processes.stop,
+        restart=lambda pause: _restart_proxy(processes, ports["proxy"], pause),
     )
+
+
+def _restart_proxy(processes: Processes, port: int, pause: float) -> None:
+    """Crash the proxy, keep it down ``pause`` seconds, start it and wait until it serves."""
+    processes.restart("proxy", pause)
+    wait_for(lambda: _healthy(port), 60, "swift proxy restart", alive=processes.dead)
 
 
 def _healthy(port: int) -> bool:

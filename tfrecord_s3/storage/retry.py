@@ -23,9 +23,10 @@ from dataclasses import dataclass
 import botocore.exceptions as bce
 import urllib3.exceptions as u3e
 
+from ..config import S3Config
 from ..errors import ConfigError
 
-__all__ = ["Backoff", "RetryPolicy", "StallWatch"]
+__all__ = ["Backoff", "RetryPolicy", "StallWatch", "policy_for"]
 
 
 @dataclass(frozen=True)
@@ -69,21 +70,42 @@ class RetryPolicy:
 _TIMEOUTS = (TimeoutError, u3e.TimeoutError, bce.ReadTimeoutError, bce.ConnectTimeoutError)
 
 
+def policy_for(config: S3Config) -> RetryPolicy:
+    """The retry policy an :class:`S3Config` asks for."""
+    return RetryPolicy(
+        max_attempts=config.max_attempts,
+        budget=config.retry_budget,
+        base_delay=config.backoff_base,
+        max_delay=config.backoff_max,
+        throttle_base_delay=config.throttle_backoff_base,
+        stall_budget=config.effective_stall_budget,
+        read_timeout=config.read_timeout,
+    )
+
+
 class StallWatch:
     """How long one block has gone without progress: no byte received and no reply from the
     server (an error reply is an answer: the server is not stalled). Used by one thread."""
 
-    __slots__ = ("_budget", "_clock", "_read_timeout", "since")
+    __slots__ = ("_budget", "_clock", "_read_timeout", "answered", "since")
 
     def __init__(self, budget: float | None, clock: Callable[[], float], read_timeout: float = 0.0) -> None:
         self._budget = budget
         self._clock = clock
         self._read_timeout = read_timeout
         self.since = clock()
+        self.answered = False  # whether the last failed try got a reply from the server
+
+    @property
+    def bounds_tries(self) -> bool:
+        """Whether the stall budget, not ``max_attempts``, bounds the next retry: the server
+        did not answer (refused, reset, timed out), as while it restarts."""
+        return self._budget is not None and not self.answered
 
     def after_fault(self, exc: BaseException, *, progressed: bool) -> None:
         """Note a failed try: bytes arrived during it, or the server answered with an error."""
-        if isinstance(getattr(exc, "response", None), dict):
+        self.answered = isinstance(getattr(exc, "response", None), dict)
+        if self.answered:
             self.since = self._clock()
         elif progressed:
             # A try that timed out got its last byte one read timeout before it failed.
@@ -143,10 +165,13 @@ class Backoff:
 
         When it is, wait the jittered delay first (never past what is left of ``watch``'s
         stall budget) and count the retry; when it is not (attempts, retry budget or stall
-        budget used up, or the stream closed), return False without waiting.
+        budget used up, or the stream closed), return False without waiting. While the server
+        does not answer at all, the stall budget replaces ``max_attempts``: a server that
+        restarts within it is waited for.
         """
         with self._lock:
-            if self.cancel.is_set() or attempt >= self.policy.max_attempts or self.retries >= self.policy.budget:
+            out_of_tries = attempt >= self.policy.max_attempts and not (watch is not None and watch.bounds_tries)
+            if self.cancel.is_set() or out_of_tries or self.retries >= self.policy.budget:
                 return False
             if watch is not None and watch.spent():
                 return False

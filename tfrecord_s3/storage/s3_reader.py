@@ -22,8 +22,9 @@ from botocore.exceptions import ClientError
 
 from ..config import S3Config
 from ..errors import ObjectChangedError, ObjectNotFoundError, ResponseError, StorageError
+from .retry import Backoff, policy_for
 from .s3_client import get_client, refresh_credentials
-from .s3_errors import CutReplyError, ShortBodyError, http_status, reply_was_cut, translate
+from .s3_errors import CutReplyError, Fault, ShortBodyError, classify, http_status, reply_was_cut, translate
 from .s3_path import S3Path
 
 __all__ = ["S3RangeReader", "head_object"]
@@ -35,11 +36,28 @@ _LOW_WATER = 1024 * 1024
 
 def head_object(location: S3Path, config: S3Config) -> dict[str, Any]:
     """HEAD the object; raises ObjectNotFoundError, AccessDeniedError, StorageError."""
-    try:
-        response: dict[str, Any] = get_client(config).head_object(Bucket=location.bucket, Key=location.key)
-    except Exception as exc:
-        raise _missing_bucket(location, config, translate(exc, location.url, "stat")) from exc
-    return response
+    backoff = Backoff(policy_for(config))
+    watch = backoff.stall_watch()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            response: dict[str, Any] = get_client(config).head_object(Bucket=location.bucket, Key=location.key)
+        except Exception as exc:
+            # botocore retried what it retries; a known server that does not answer at all
+            # (restarting) is waited for within the stall budget, as a GET would be.
+            watch.after_fault(exc, progressed=False)
+            restarting = config.endpoint_url in _answered_endpoints and not watch.answered
+            if restarting and classify(exc) is Fault.TRANSIENT and backoff.try_spend(attempt, watch=watch):
+                continue
+            raise _missing_bucket(location, config, translate(exc, location.url, "stat")) from exc
+        _answered_endpoints.add(config.endpoint_url)
+        return response
+
+
+# Endpoints that answered a HEAD in this process: one that stops answering is restarting and
+# is waited for; one never heard from is more likely misconfigured, and fails at once.
+_answered_endpoints: set[str | None] = set()
 
 
 def _missing_bucket(location: S3Path, config: S3Config, error: StorageError) -> StorageError:
