@@ -246,6 +246,7 @@ def test_a_slow_trickle_is_not_a_stall(url: str, s3_proxy: FaultProxy, monkeypat
     with s3_files.open_s3_stream(url, config=config()) as stream:
         assert stream.readall() == DATA
         assert stream.retries == 0
+    s3_proxy.wait_idle()  # the proxy logs the last bytes it sent after the client has them
     assert s3_proxy.bytes_sent(key=KEY) == len(DATA)
 
 
