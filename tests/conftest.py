@@ -2,13 +2,16 @@
 
 ``moto_server``  (session)   the running ThreadedMotoServer's ``MotoServer(host, port, endpoint_url)``
 ``moto_admin_client`` (session) a plain boto3 client for it (fake keys, path-style)
-``s3_env``       (function)  TensorFlow's S3 variables set with monkeypatch to point at it,
-                             no ~/.aws leakage, a fresh bucket; yields :class:`S3Env`
+``s3_server``    (session)   the S3 server of the test: moto, unless the test is parametrized
+                             over the real servers (``tests.servers.pool.parametrize_servers``)
+``s3_env``       (function)  TensorFlow's S3 variables set with monkeypatch to point at that
+                             server, no ~/.aws leakage, a fresh bucket; yields :class:`S3Env`
 ``s3_counter``   (function)  an :class:`HttpCounter` of the HTTP requests our clients send
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -21,6 +24,8 @@ import pytest
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
+from tests.servers.base import S3Server, ServerUnavailable
+from tests.servers.pool import ServerPool, skip_unlisted, summary_lines
 from tfrecord_s3.storage import s3_client
 
 FAKE_KEY_ID = "AKIAFAKEFAKEFAKEFAKE"
@@ -45,6 +50,15 @@ MACHINE_AWS_VARIABLES = (
 )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    skip_unlisted(items)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in summary_lines():
+        terminalreporter.write_line(line)
+
+
 @dataclass(frozen=True)
 class MotoServer:
     host: str
@@ -57,13 +71,15 @@ class MotoServer:
 
 @dataclass
 class S3Env:
-    """One test's bucket on the moto server, with a plain boto3 client to set things up."""
+    """One test's bucket on its S3 server, with a plain boto3 client to set things up."""
 
     bucket: str
     endpoint_url: str
     port: int
     client: Any
     secret: str = FAKE_SECRET
+    key_id: str = FAKE_KEY_ID
+    server: str = "moto"
 
     def url(self, key: str = "") -> str:
         return f"s3://{self.bucket}/{key}"
@@ -128,29 +144,65 @@ def admin_client(endpoint_url: str, *, key_id: str = FAKE_KEY_ID, secret: str = 
     )
 
 
+@pytest.fixture(scope="session")
+def s3_server_pool() -> Iterator[ServerPool]:
+    """The real servers (Swift, Ceph RGW) of this session, each started on first use."""
+    pool = ServerPool()
+    try:
+        yield pool
+    finally:
+        pool.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(request: pytest.FixtureRequest, moto_server: MotoServer) -> S3Server:
+    """The test's S3 server (``request.param``: its name; moto when not parametrized); a
+    server that cannot run here skips its tests with the reason."""
+    name = getattr(request, "param", "moto")
+    if name == "moto":
+        return S3Server("moto", "moto", moto_server.endpoint_url, FAKE_KEY_ID, FAKE_SECRET, verifies_signatures=False)
+    pool: ServerPool = request.getfixturevalue("s3_server_pool")
+    try:
+        return pool.get(name)
+    except ServerUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+@functools.cache
+def _session_admin(endpoint_url: str, key_id: str, secret: str) -> Any:
+    # One per server for the session: a real server outlives its fixture instance.
+    return admin_client(endpoint_url, key_id=key_id, secret=secret)
+
+
 @pytest.fixture
-def s3_env(
-    moto_server: MotoServer, moto_admin_client: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[S3Env]:
+def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[S3Env]:
     """Environment exactly as a TensorFlow user sets it, and a fresh bucket."""
     empty = tmp_path / "aws-empty"
     empty.write_text("")
     for var in MACHINE_AWS_VARIABLES:
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", FAKE_KEY_ID)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", FAKE_SECRET)
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setenv("S3_ENDPOINT", f"{moto_server.host}:{moto_server.port}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret)
+    monkeypatch.setenv("AWS_REGION", s3_server.region)
+    monkeypatch.setenv("S3_ENDPOINT", s3_server.host_port)
     monkeypatch.setenv("S3_USE_HTTPS", "0")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
     s3_client.clear_client_cache()
-    client = moto_admin_client
+    client = _session_admin(s3_server.endpoint_url, s3_server.key_id, s3_server.secret)
     bucket = f"test-{uuid.uuid4().hex[:20]}"
     client.create_bucket(Bucket=bucket)
     try:
-        yield S3Env(bucket=bucket, endpoint_url=moto_server.endpoint_url, port=moto_server.port, client=client)
+        yield S3Env(
+            bucket=bucket,
+            endpoint_url=s3_server.endpoint_url,
+            port=s3_server.port,
+            client=client,
+            secret=s3_server.secret,
+            key_id=s3_server.key_id,
+            server=s3_server.name,
+        )
     finally:
         s3_client.clear_client_cache()
 

@@ -10,7 +10,10 @@ import time)::
     S3_CONNECT_TIMEOUT_MSEC    connect timeout in milliseconds
     S3_REQUEST_TIMEOUT_MSEC    socket read timeout in milliseconds (a stall longer than this
                                is a fault: the stream resumes from the next byte)
-    S3_CA_FILE                 CA bundle to verify the server with
+    S3_STALL_BUDGET_MSEC       (ours) how long a read may go without a byte over all its
+                               tries before it raises (default: twice the read timeout)
+    S3_CA_FILE                 CA bundle to verify the server with (else AWS_CA_BUNDLE, as
+                               boto3 reads it)
 
 Credentials are never part of this object: boto3's own chain finds them (AWS_PROFILE,
 ~/.aws/credentials, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, instance roles), so a config's
@@ -56,6 +59,9 @@ class S3Config:
     connect_timeout: float = 10.0
     #: Seconds without a byte before a read counts as stalled.
     read_timeout: float = 60.0
+    #: Seconds a block may go without a byte (or a reply) over all its tries before
+    #: RetriesExhaustedError; None: twice ``read_timeout`` (see :attr:`effective_stall_budget`).
+    stall_budget: float | None = None
     #: Bytes per ranged GET (the largest; see ``first_block_size``).
     block_size: int = 16 * MiB
     #: None (default): adaptive. The process's transfer scheduler keeps as many ranged GETs in
@@ -103,6 +109,8 @@ class S3Config:
         for name in ("connect_timeout", "read_timeout", "backoff_max"):
             value = getattr(self, name)
             _check(_is_number(value) and value > 0, name, value, "a number > 0")
+        budget = self.stall_budget
+        _check(budget is None or (_is_number(budget) and budget > 0), "stall_budget", budget, "a number > 0 or None")
         for name in ("backoff_base", "throttle_backoff_base"):
             value = getattr(self, name)
             _check(_is_number(value) and value >= 0, name, value, "a number >= 0")
@@ -133,6 +141,19 @@ class S3Config:
         )
 
     @property
+    def effective_stall_budget(self) -> float:
+        """Seconds without progress after which a read gives up (two read timeouts by default:
+        a frozen server gets one retry on a fresh connection)."""
+        return self.stall_budget if self.stall_budget is not None else 2 * self.read_timeout
+
+    @property
+    def control_attempts(self) -> int:
+        """botocore's tries for HEAD/LIST/PUT: at most as many read timeouts as fit in the
+        stall budget, so a server frozen before its first byte is given up on in time too."""
+        fit = int(self.effective_stall_budget // self.read_timeout)
+        return max(1, min(self.botocore_max_attempts, fit))
+
+    @property
     def uses_path_style(self) -> bool:
         return self.path_style or self.endpoint_url is not None
 
@@ -157,15 +178,21 @@ class S3Config:
         endpoint = env.get("S3_ENDPOINT", "").strip()
         if endpoint:
             values["endpoint_url"] = _endpoint_url(endpoint, use_https)
-        for var, field in (("S3_CONNECT_TIMEOUT_MSEC", "connect_timeout"), ("S3_REQUEST_TIMEOUT_MSEC", "read_timeout")):
+        for var, field in (
+            ("S3_CONNECT_TIMEOUT_MSEC", "connect_timeout"),
+            ("S3_REQUEST_TIMEOUT_MSEC", "read_timeout"),
+            ("S3_STALL_BUDGET_MSEC", "stall_budget"),
+        ):
             msec = _env_msec(env, var)
             if msec is not None:
                 values[field] = msec / 1000.0
-        ca_file = env.get("S3_CA_FILE", "").strip()
-        if ca_file:
-            if not os.path.isfile(ca_file):
-                raise ConfigError(f"S3_CA_FILE={ca_file!r}: no such file")
-            values["ca_file"] = ca_file
+        for var in ("S3_CA_FILE", "AWS_CA_BUNDLE"):
+            ca_file = env.get(var, "").strip()
+            if ca_file:
+                if not os.path.isfile(ca_file):
+                    raise ConfigError(f"{var}={ca_file!r}: no such file")
+                values["ca_file"] = ca_file
+                break
         values.update(overrides)
         try:
             return cls(**values)

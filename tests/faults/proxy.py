@@ -397,6 +397,12 @@ class FaultProxy:
             fault_skipped=skipped,
         )
 
+        if kind is FaultKind.CUT_HEAD and fault is not None and fault.at is not None:
+            conn.client.sendall(head_out[: fault.at])
+            self._update(entry, status=None)
+            conn.drop_upstream()
+            conn.close_client_cleanly()
+            return False
         conn.client.sendall(head_out)
         whole = self._pump(conn, body, plan, entry)
         if not whole:

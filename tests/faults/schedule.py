@@ -30,6 +30,7 @@ class FaultKind(str, enum.Enum):
     FULL_200 = "full_200"
     PARTIAL_200 = "partial_200"
     WRONG_CONTENT_RANGE = "wrong_content_range"
+    CUT_HEAD = "cut_head"
 
 
 # Faults the proxy answers itself, without forwarding the request upstream.
@@ -84,6 +85,12 @@ class Fault:
         return cls(FaultKind.DRIP, at=_non_negative(after), chunk=chunk, interval=interval)
 
     @classmethod
+    def cut_head(cls, n: int) -> Fault:
+        """Send the first ``n`` bytes of the response's status line and headers (from the
+        server), then a clean FIN: a reply cut inside its head."""
+        return cls(FaultKind.CUT_HEAD, at=_non_negative(n))
+
+    @classmethod
     def flip_bit(cls, at: int, *, bit: int = 0, absolute: bool = False) -> Fault:
         """XOR bit ``bit`` (0 = least significant) of body byte ``at``."""
         if not 0 <= bit < 8:
@@ -132,7 +139,7 @@ class Fault:
         """Short text for the request log, e.g. ``reset_after(100)``, ``error(503 SlowDown)``."""
         k = self.kind
         where = f"@{self.at}" if self.absolute else f"{self.at}"
-        if k in (FaultKind.RESET_AFTER, FaultKind.CLOSE_AFTER):
+        if k in (FaultKind.RESET_AFTER, FaultKind.CLOSE_AFTER, FaultKind.CUT_HEAD):
             return f"{k.value}({where})"
         if k is FaultKind.STALL:
             pos = "before_headers" if self.at is None else f"after={where}"

@@ -68,6 +68,7 @@ def test_timeouts_region_and_ca_file(tmp_path: Path) -> None:
         ("S3_ENDPOINT", "host:port"),
         ("S3_ENDPOINT", ":9000"),
         ("S3_CA_FILE", "/nonexistent/ca.pem"),
+        ("AWS_CA_BUNDLE", "/nonexistent/ca.pem"),
     ],
 )
 def test_bad_values_name_the_variable(var: str, value: str) -> None:
@@ -149,7 +150,7 @@ def test_client_cache_is_per_process_and_per_config(monkeypatch: pytest.MonkeyPa
 
 
 def test_clients_skip_optional_checksums_and_botocore_retries_for_data() -> None:
-    config = S3Config(endpoint_url="http://127.0.0.1:1", botocore_max_attempts=4)
+    config = S3Config(endpoint_url="http://127.0.0.1:1", botocore_max_attempts=4, stall_budget=1000)
     control = s3_client._make_client(config, "control")
     data = s3_client._make_client(config, "data")
     assert control.meta.config.request_checksum_calculation == "when_required"
@@ -157,3 +158,17 @@ def test_clients_skip_optional_checksums_and_botocore_retries_for_data() -> None
     assert control.meta.config.retries["total_max_attempts"] == 4
     assert data.meta.config.retries["total_max_attempts"] == 1
     assert control.meta.config.s3["addressing_style"] == "path"
+
+
+def test_the_stall_budget_defaults_to_two_read_timeouts_and_bounds_control_tries() -> None:
+    config = S3Config.from_env({"S3_REQUEST_TIMEOUT_MSEC": "5000"})
+    assert config.effective_stall_budget == 10.0
+    # botocore's 3 tries of a HEAD to a frozen server would take 3 read timeouts: 2 fit.
+    assert config.control_attempts == 2
+    assert s3_client._make_client(config, "control").meta.config.retries["total_max_attempts"] == 2
+    tight = S3Config.from_env({"S3_REQUEST_TIMEOUT_MSEC": "5000", "S3_STALL_BUDGET_MSEC": "3000"})
+    assert (tight.effective_stall_budget, tight.control_attempts) == (3.0, 1)
+    with pytest.raises(ConfigError, match="S3_STALL_BUDGET_MSEC"):
+        S3Config.from_env({"S3_STALL_BUDGET_MSEC": "soon"})
+    with pytest.raises(ConfigError, match="stall_budget"):
+        S3Config(stall_budget=0)

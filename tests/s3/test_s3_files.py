@@ -10,7 +10,7 @@ import socket
 import pytest
 
 import tfrecord_s3 as tfr
-from tests.conftest import FAKE_KEY_ID, FAKE_SECRET, HttpCounter, S3Env
+from tests.conftest import HttpCounter, S3Env
 from tests.faults.proxy import FaultProxy
 from tests.faults.schedule import Fault
 from tfrecord_s3.config import S3Config
@@ -174,7 +174,7 @@ def test_access_denied_raises_everywhere_with_a_clean_message(tree: S3Env, s3_pr
         message = str(caught.value)
         assert isinstance(caught.value, PermissionError), name
         assert f"s3://{tree.bucket}/" in message, name
-        for secret in (FAKE_SECRET, FAKE_KEY_ID, "Signature", "Credential="):
+        for secret in (tree.secret, tree.key_id, "Signature", "Credential="):
             assert secret not in message, (name, secret)
         assert pickle.loads(pickle.dumps(caught.value)).path == caught.value.path
 

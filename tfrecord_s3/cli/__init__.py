@@ -45,7 +45,7 @@ def _global_options(defaults: bool) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import bench, count, demo, head, index, ls, stat, verify
+    from . import bench, count, demo, head, index, ls, stat, uploads, verify
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     parents = [_global_options(defaults=False)]
-    for module in (stat, ls, count, head, verify, index, bench, demo):
+    for module in (stat, ls, count, head, verify, index, bench, uploads, demo):
         module.add_parser(subparsers, parents)
     return parser
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..records.framing import FRAME_OVERHEAD
+from ..storage import exit_safety
 from .prefetch import Failure, FileEnd, FileFeed, ReadOptions, Skipped
 from .stats import DatasetStats
 
@@ -117,6 +118,7 @@ class InterleaveIterator:
             self._restore(state)
         if self._ahead > 1:
             self._open_ahead()
+        exit_safety.track(self)  # its reader threads are stopped at interpreter exit
 
     # state --------------------------------------------------------------------------
 
@@ -374,6 +376,7 @@ class InterleaveIterator:
         if self._closed:
             return
         self._closed = True
+        exit_safety.untrack(self)
         deadline = time.monotonic() + _CLOSE_TIMEOUT
         feeds = [s.feed for s in self._slots if s is not None]
         feeds.extend(self._lookahead)

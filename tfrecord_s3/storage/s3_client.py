@@ -21,6 +21,7 @@ from typing import Any, Literal
 import boto3
 import botocore.session
 from botocore.config import Config as BotoConfig
+from urllib3.exceptions import InsecureRequestWarning
 
 from ..config import S3Config, check_profile
 
@@ -101,13 +102,16 @@ def _make_client(config: S3Config, role: Role) -> Any:
             "S3_VERIFY_SSL is off: TLS certificates of the S3 endpoint are not verified",
             stacklevel=4,
         )
+    if not config.verify_ssl:
+        # Ours above says it once; urllib3 would repeat it on every new connection.
+        warnings.filterwarnings("ignore", category=InsecureRequestWarning)
     boto_config = BotoConfig(
         region_name=config.region,
         connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout,
         # Data clients: the scheduler's window plus the GETs consumers wait for (one per stream).
         max_pool_connections=config.max_pool_connections * (2 if role == "data" else 1),
-        retries={"mode": "standard", "total_max_attempts": 1 if role == "data" else config.botocore_max_attempts},
+        retries={"mode": "standard", "total_max_attempts": 1 if role == "data" else config.control_attempts},
         s3={"addressing_style": "path" if config.uses_path_style else "auto"},
         # Recent botocore adds CRC checksum headers (and aws-chunked bodies) to every upload;
         # MinIO, Swift, GCS interop and older servers reject them. Only when S3 requires it.

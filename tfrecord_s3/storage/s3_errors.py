@@ -25,8 +25,18 @@ from ..errors import (
     ResponseError,
     StorageError,
 )
+from .tls_hints import tls_error
 
-__all__ = ["Fault", "ShortBodyError", "classify", "connection_detail", "error_code", "http_status", "translate"]
+__all__ = [
+    "CutReplyError",
+    "Fault",
+    "ShortBodyError",
+    "classify",
+    "connection_detail",
+    "error_code",
+    "http_status",
+    "translate",
+]
 
 
 class Fault(enum.Enum):
@@ -40,6 +50,23 @@ class Fault(enum.Enum):
 
 class ShortBodyError(Exception):
     """A body that ended before the bytes its headers promised (a clean close mid-body)."""
+
+
+class CutReplyError(Exception):
+    """A reply whose head was cut: the connection closed inside the status line or the
+    headers (http.client takes ``HTTP/1.1 206`` then EOF for a 206 without headers)."""
+
+
+def reply_was_cut(body: Any) -> bool:
+    """For a reply that failed our checks: whether it ended right after its (partial) head.
+    A complete reply to a ranged GET has a body; a head cut short has none. Reads at most
+    one byte, undecoded."""
+    raw = getattr(body, "_raw_stream", None)
+    try:
+        data = raw.read(1, decode_content=False) if raw is not None else body.read(1)
+    except Exception:  # it broke while being read: cut either way
+        return True
+    return not data
 
 
 # S3 error code -> our error class. HEAD responses carry no body, so botocore uses the
@@ -85,6 +112,7 @@ _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
     ConnectionError,  # ConnectionResetError, BrokenPipeError, ...
     TimeoutError,
     ShortBodyError,
+    CutReplyError,
 )
 
 
@@ -226,6 +254,14 @@ def classify(exc: BaseException) -> Fault:
     return Fault.FATAL
 
 
+def _bare_400_hint(code: str, status: int) -> str:
+    # A HEAD has no body, so a 400 comes without a code; servers that check the region of a
+    # signature (Swift's s3api) answer a wrong one so.
+    if status == 400 and code in ("", "400"):
+        return ": a bare 400 usually means the request was signed for another region: check AWS_REGION"
+    return ""
+
+
 def translate(
     exc: BaseException, path: str, operation: str, offset: int | None = None
 ) -> StorageError | ConfigError:
@@ -235,6 +271,9 @@ def translate(
     if isinstance(exc, (StorageError, ConfigError)):
         return exc
     at = f" at byte {offset}" if offset is not None else ""
+    tls = tls_error(exc, operation, path, at)
+    if tls is not None:
+        return tls
     if isinstance(exc, bce.ClientError):
         code, status = error_code(exc), http_status(exc)
         where = f"{operation} {path}{at}: {code or 'error'} (HTTP {status or '?'})"
@@ -251,7 +290,7 @@ def translate(
             )
         if code == "InvalidRange" or status == 416:
             return ResponseError(f"{where}: range not satisfiable", path=path, operation=operation)
-        return StorageError(where, path=path, operation=operation)
+        return StorageError(where + _bare_400_hint(code, status), path=path, operation=operation)
     if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError):
         return AccessDeniedError(
             f"{operation} {path}: no AWS credentials found (boto3's chain: env, profile, instance role)",

@@ -17,7 +17,7 @@ from typing import Any, BinaryIO, cast
 from ..config import S3Config
 from ..errors import ConfigError, ObjectNotFoundError
 from .base import FileStatistics, not_a_file
-from .retry import RetryPolicy
+from .retry import RetryPolicy, policy_for
 from .s3_client import get_client
 from .s3_errors import translate
 from .s3_path import S3Path
@@ -69,13 +69,7 @@ def listed_head(path: str) -> dict[str, Any] | None:
 
 
 def retry_policy(config: S3Config) -> RetryPolicy:
-    return RetryPolicy(
-        max_attempts=config.max_attempts,
-        budget=config.retry_budget,
-        base_delay=config.backoff_base,
-        max_delay=config.backoff_max,
-        throttle_base_delay=config.throttle_backoff_base,
-    )
+    return policy_for(config)
 
 
 def open_s3_stream(path: str, *, config: S3Config | None = None, **stream_options: Any) -> BlockStream:

@@ -18,11 +18,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import urllib3.exceptions as u3e
+from botocore.exceptions import ClientError
 
 from ..config import S3Config
-from ..errors import ObjectChangedError, ResponseError
+from ..errors import ConfigError, ObjectChangedError, ObjectNotFoundError, ResponseError, StorageError
+from .retry import Backoff, policy_for
 from .s3_client import get_client, refresh_credentials
-from .s3_errors import ShortBodyError, translate
+from .s3_errors import CutReplyError, Fault, ShortBodyError, classify, http_status, reply_was_cut, translate
 from .s3_path import S3Path
 
 __all__ = ["S3RangeReader", "head_object"]
@@ -34,11 +36,46 @@ _LOW_WATER = 1024 * 1024
 
 def head_object(location: S3Path, config: S3Config) -> dict[str, Any]:
     """HEAD the object; raises ObjectNotFoundError, AccessDeniedError, StorageError."""
+    backoff = Backoff(policy_for(config))
+    watch = backoff.stall_watch()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            response: dict[str, Any] = get_client(config).head_object(Bucket=location.bucket, Key=location.key)
+        except Exception as exc:
+            # botocore retried what it retries; a known server that does not answer at all
+            # (restarting) is waited for within the stall budget, as a GET would be.
+            watch.after_fault(exc, progressed=False)
+            restarting = config.endpoint_url in _answered_endpoints and not watch.answered
+            if restarting and classify(exc) is Fault.TRANSIENT and backoff.try_spend(attempt, watch=watch):
+                continue
+            raise _missing_bucket(location, config, translate(exc, location.url, "stat")) from exc
+        _answered_endpoints.add(config.endpoint_url)
+        return response
+
+
+# Endpoints that answered a HEAD in this process: one that stops answering is restarting and
+# is waited for; one never heard from is more likely misconfigured, and fails at once.
+_answered_endpoints: set[str | None] = set()
+
+
+def _missing_bucket(
+    location: S3Path, config: S3Config, error: StorageError | ConfigError
+) -> StorageError | ConfigError:
+    """A HEAD's 404 has no body to tell a missing key from a missing bucket: ask the bucket,
+    once, and say "no such bucket" when that is what it is."""
+    if not isinstance(error, ObjectNotFoundError) or "no such bucket" in str(error):
+        return error
     try:
-        response: dict[str, Any] = get_client(config).head_object(Bucket=location.bucket, Key=location.key)
-    except Exception as exc:
-        raise translate(exc, location.url, "stat") from exc
-    return response
+        get_client(config).head_bucket(Bucket=location.bucket)
+    except ClientError as exc:
+        if http_status(exc) == 404:
+            message = f"stat {location.url}: no such bucket {location.bucket!r}"
+            return ObjectNotFoundError(message, path=location.url, operation="stat")
+    except Exception:  # the bucket check only improves the message: keep the first error
+        pass
+    return error
 
 
 class S3RangeReader:
@@ -158,15 +195,24 @@ class S3RangeReader:
         }
         if self._etag:
             params["IfMatch"] = self._etag
-        response = get_client(self._config, "data").get_object(**params)
+        try:
+            response = get_client(self._config, "data").get_object(**params)
+        except ValueError as exc:
+            # botocore could not parse a header (a Last-Modified or Content-Length cut short
+            # with the connection): a cut reply; a server that always sends one exhausts the
+            # retries.
+            raise CutReplyError(f"{self.path}: reply with an unreadable header, at byte {start}") from exc
         body = response["Body"]
         with self._live_lock:
             self._live.add(body)
         try:
             # A 200 with the whole object, of which we read a prefix: the rest stays unread.
             leftover = self._check_reply(response, start, end) and end < self._size
-        except BaseException:
+        except BaseException as exc:
+            cut = isinstance(exc, (ResponseError, ObjectChangedError)) and reply_was_cut(body)
             self._done(body, unread=True)
+            if cut:  # not a reply that breaks the protocol: one cut short, worth a retry
+                raise CutReplyError(f"{self.path}: reply cut inside its headers, at byte {start}") from exc
             raise
         return body, leftover
 

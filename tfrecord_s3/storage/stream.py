@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from ..errors import ResponseError, RetriesExhaustedError, StorageError
+from . import exit_safety
 from .base import RangeReader
 from .retry import Backoff, RetryPolicy
 from .s3_errors import Fault, ShortBodyError, classify, connection_detail, translate
@@ -123,6 +124,7 @@ class BlockStream(io.RawIOBase):
         scheduler: TransferScheduler | None = None,
         first_block: int | None = None,
         max_bytes_in_flight: int = 256 * 1024 * 1024,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         super().__init__()
         if block_size < 1:
@@ -143,7 +145,7 @@ class BlockStream(io.RawIOBase):
         self._first_block = None if first_block is None else min(first_block, block_size)
         self._classify = classify_fault
         self._cancel = threading.Event()
-        self._backoff = Backoff(policy or RetryPolicy(), sleep=sleep, rng=rng, cancel=self._cancel)
+        self._backoff = Backoff(policy or RetryPolicy(), sleep=sleep, rng=rng, cancel=self._cancel, clock=clock)
         self._into = isinstance(reader, IntoRangeReader)
         self._streaming = isinstance(reader, StreamingRangeReader)
         self._lock = threading.Lock()
@@ -170,6 +172,7 @@ class BlockStream(io.RawIOBase):
         self._executor: ThreadPoolExecutor | None = None
         if scheduler is not None:
             scheduler.attach()
+        exit_safety.track(self)  # closed at interpreter exit if the user never closes it
 
     # -- what callers and benchmarks read ---------------------------------------------------
 
@@ -276,6 +279,7 @@ class BlockStream(io.RawIOBase):
     def close(self) -> None:
         if self.closed:
             return
+        exit_safety.untrack(self)
         self.abort()  # so the join below is prompt
         executor, self._executor = self._executor, None
         if executor is not None:
@@ -451,6 +455,7 @@ class BlockStream(io.RawIOBase):
         want = end - start
         out = self._buffer(want)
         progress = _Progress()
+        watch = self._backoff.stall_watch()
         attempt = 0
         refreshed = False
         while True:
@@ -494,6 +499,7 @@ class BlockStream(io.RawIOBase):
                 if fault is Fault.THROTTLE and self._scheduler is not None:
                     self._scheduler.throttled()  # fewer GETs in flight, not only a pause
                 progressed = progress.received > before
+                watch.after_fault(exc, progressed=progressed)
                 if progressed:
                     attempt = 1  # the budget still bounds a connection that always breaks
                 _log.warning(
@@ -504,13 +510,14 @@ class BlockStream(io.RawIOBase):
                     attempt,
                     " (throttled)" if fault is Fault.THROTTLE else "",
                 )
-                if not self._backoff.try_spend(attempt, throttled=fault is Fault.THROTTLE):
+                if not self._backoff.try_spend(attempt, throttled=fault is Fault.THROTTLE, watch=watch):
                     if self._cancel.is_set():
                         raise _Closed from exc
                     offset = start + progress.received
+                    stalled = f", {watch.describe()}" if watch.spent() else ""
                     raise RetriesExhaustedError(
                         f"read {self._path} at byte {offset}: gave up after {attempt} tries "
-                        f"({self._backoff.retries} retries on this stream): {_describe(exc)}",
+                        f"({self._backoff.retries} retries on this stream{stalled}): {_describe(exc)}",
                         path=self._path,
                         operation="read",
                         attempts=attempt,
