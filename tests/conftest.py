@@ -5,6 +5,9 @@
 ``s3_env``       (function)  TensorFlow's S3 variables set with monkeypatch to point at it,
                              no ~/.aws leakage, a fresh bucket; yields :class:`S3Env`
 ``s3_counter``   (function)  an :class:`HttpCounter` of the HTTP requests our clients send
+``tf_python``    (session)   ``Path`` of a python with TensorFlow 2.16 and this clone's
+                             tfrecord_s3 importable (see tests/tensorflow_env.py); skips when
+                             TensorFlow cannot be installed here
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import pytest
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
+from tests import tensorflow_env
 from tfrecord_s3.storage import s3_client
 
 FAKE_KEY_ID = "AKIAFAKEFAKEFAKEFAKE"
@@ -170,3 +174,14 @@ def s3_counter(s3_env: S3Env) -> Iterator[HttpCounter]:
     finally:
         remove()
         s3_client.clear_client_cache()
+
+
+@pytest.fixture(scope="session")
+def tf_python() -> Path:
+    """A python executable where TensorFlow 2.16 and this clone's tfrecord_s3 both import; run
+    it with ``tensorflow_env.subprocess_env()``. Built on first use under .ci-venvs/ (or
+    ``$TFR_TEST_TF_PYTHON``); skips, saying why, only when pip cannot install TensorFlow."""
+    try:
+        return tensorflow_env.tensorflow_python()
+    except tensorflow_env.TensorFlowUnavailable as exc:
+        pytest.skip(f"TensorFlow 2.16 cannot be installed here: {exc}")

@@ -64,10 +64,32 @@ class UnparsableRecord(Exception):
         self.reason = reason
 
 
+def _parses_bytearray() -> bool:
+    """Whether ``FromString`` takes a bytearray: upb before protobuf 5.28 takes only bytes and
+    memoryview ("expected bytes, bytearray found"); a memoryview of it parses without a copy."""
+    try:
+        Example.FromString(bytearray())
+    except TypeError:
+        return False
+    return True
+
+
+_PARSES_BYTEARRAY = _parses_bytearray()
+
+
+def _parseable(record: Buffer) -> Buffer:
+    """``record`` in a form every supported protobuf parses (see ``_parses_bytearray``)."""
+    return memoryview(record) if isinstance(record, bytearray) else record
+
+
+def _parse_example(record: Buffer) -> object:
+    return Example.FromString(_parseable(record))  # type: ignore[arg-type]
+
+
 def parse_proto(parse: object, record: Buffer, index: int = 0) -> object:
     """``parse(record)`` (a generated ``FromString``) with failures as ``UnparsableRecord``."""
     try:
-        return parse(record)  # type: ignore[operator]
+        return parse(_parseable(record))  # type: ignore[operator]
     except PARSE_ERRORS as exc:
         raise UnparsableRecord(index, str(exc)) from exc
 
@@ -79,7 +101,7 @@ def gather_features(records: Sequence[Buffer], keys: Sequence[str]) -> list[list
     (canonical: packed lists, known fields first). Raises ``UnparsableRecord`` for a record
     that is not a serialized Example.
     """
-    from_string = Example.FromString
+    from_string = Example.FromString if _PARSES_BYTEARRAY else _parse_example
     serialize = Feature.SerializeToString
     empties = [EMPTY_FEATURE] * len(keys)
     try:
@@ -101,7 +123,7 @@ def _first_unparsable(records: Sequence[Buffer], reason: str) -> UnparsableRecor
     """Which record failed (only called after one did): the first that protobuf rejects."""
     for index, record in enumerate(records):
         try:
-            Example.FromString(record)  # type: ignore[arg-type]
+            _parse_example(record)
         except PARSE_ERRORS:
             return UnparsableRecord(index, reason)
     return UnparsableRecord(0, reason)
