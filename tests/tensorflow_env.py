@@ -19,6 +19,7 @@ and prints the interpreter's path.
 from __future__ import annotations
 
 import fcntl
+import importlib
 import json
 import os
 import shutil
@@ -60,12 +61,9 @@ def subprocess_env() -> dict[str, str]:
 def project_dependencies() -> list[str]:
     """``[project].dependencies`` of pyproject.toml."""
     try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        try:
-            import tomli as tomllib  # type: ignore[no-redef]
-        except ModuleNotFoundError as exc:
-            raise TensorFlowUnavailable("reading pyproject.toml needs Python 3.11+ or tomli") from exc
+        tomllib = importlib.import_module("tomllib")
+    except ModuleNotFoundError as exc:  # Python 3.10
+        raise TensorFlowUnavailable("reading pyproject.toml for the venv needs Python 3.11+ (tomllib)") from exc
     with (ROOT / "pyproject.toml").open("rb") as file:
         return list(tomllib.load(file)["project"]["dependencies"])
 

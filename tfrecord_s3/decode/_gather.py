@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from google.protobuf.message import DecodeError as ProtobufDecodeError
@@ -68,7 +69,7 @@ def _parses_bytearray() -> bool:
     """Whether ``FromString`` takes a bytearray: upb before protobuf 5.28 takes only bytes and
     memoryview ("expected bytes, bytearray found"); a memoryview of it parses without a copy."""
     try:
-        Example.FromString(bytearray())
+        Example.FromString(bytearray())  # type: ignore[arg-type]
     except TypeError:
         return False
     return True
@@ -82,7 +83,7 @@ def _parseable(record: Buffer) -> Buffer:
     return memoryview(record) if isinstance(record, bytearray) else record
 
 
-def _parse_example(record: Buffer) -> object:
+def _parse_example(record: Buffer) -> Any:
     return Example.FromString(_parseable(record))  # type: ignore[arg-type]
 
 
@@ -101,15 +102,14 @@ def gather_features(records: Sequence[Buffer], keys: Sequence[str]) -> list[list
     (canonical: packed lists, known fields first). Raises ``UnparsableRecord`` for a record
     that is not a serialized Example.
     """
-    from_string = Example.FromString if _PARSES_BYTEARRAY else _parse_example
+    from_string: Callable[[Any], Any] = Example.FromString if _PARSES_BYTEARRAY else _parse_example
     serialize = Feature.SerializeToString
     empties = [EMPTY_FEATURE] * len(keys)
     try:
         # Per record the inner loop runs in C (map over the keys): map .get with a default
         # (indexing a protobuf map would insert the key), then serialize.
         rows = [
-            list(map(serialize, map(from_string(record).features.feature.get, keys, empties)))  # type: ignore[arg-type]
-            for record in records
+            list(map(serialize, map(from_string(record).features.feature.get, keys, empties))) for record in records
         ]
     except PARSE_ERRORS as exc:
         # The comprehension runs in order, so the first record protobuf rejects is this one.
