@@ -1,6 +1,6 @@
 """Runs every layer benchmark, then writes RESULTS.md and throughput.png.
 
-    python -m benchmarks [--quick] [--repeats N] [--rounds N] [--only core,s3,dataset] [--report-only]
+    python -m benchmarks [--quick] [--repeats N] [--rounds N] [--only core,s3,dataset,ray] [--report-only]
 
 Each layer runs in a fresh process, so its memory figures carry nothing of another layer's
 (torch imported by one, a server's buffers in another). Peers come from the virtualenvs made
@@ -18,14 +18,14 @@ import time
 from . import report
 from ._common import REPO, add_settings_arguments, settings_from
 
-_BENCHES = ("core", "s3", "dataset")
+_BENCHES = ("core", "s3", "dataset", "ray")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small data, fewer repeats (< 2 min)")
     add_settings_arguments(parser)
-    parser.add_argument("--only", default=",".join(_BENCHES), help="comma-separated subset of core,s3,dataset")
+    parser.add_argument("--only", default=",".join(_BENCHES), help="comma-separated subset of core,s3,dataset,ray")
     parser.add_argument("--report-only", action="store_true", help="rewrite RESULTS.md/PNG from benchmarks/out")
     args = parser.parse_args(argv)
     if not args.report_only:

@@ -25,6 +25,8 @@ WORK_DIR = Path(os.environ.get("TFR_BENCH_DIR", str(REPO / ".bench")))
 VENVS = Path(os.environ.get("TFR_BENCH_VENVS", "/work/.venvs"))
 TF_VENV = VENVS / "tf"
 PEERS_VENV = VENVS / "peers"
+# ray[data] + tensorflow-cpu, for ray.data.read_tfrecords (benchmarks/bench_ray.py).
+RAY_TF_VENV = VENVS / "ray-tf"
 PEER_TIMEOUT = 600.0
 
 

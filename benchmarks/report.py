@@ -20,6 +20,7 @@ BENCHES = (
     ("core", "Local files (page cache warm)"),
     ("s3", "S3: one object on a local s3rver"),
     ("dataset", "S3: eight shards through a dataset"),
+    ("ray", "Ray Data: eight local shards, ours vs ray.data.read_tfrecords"),
 )
 _KIND_COLOURS = {"ours": "#1f77b4", "peer": "#ff7f0e", "ceiling": "#7f7f7f"}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .config import S3Config
-from .dataset import Dataset, DatasetStats, TFRecordDataset
+from .dataset import AUTOTUNE, Dataset, DatasetStats, TFRecordDataset, choose_from_datasets, sample_from_datasets
 from .decode import (
     FixedLenFeature,
     FixedLenSequenceFeature,
@@ -12,7 +12,6 @@ from .decode import (
     RowLengths,
     RowSplits,
     VarLenFeature,
-    parse_example,
     parse_example_batch,
     parse_sequence_example,
 )
@@ -20,28 +19,36 @@ from .encode import encode_example, encode_feature
 from .errors import (
     AccessDeniedError,
     ConfigError,
+    CorruptIndexError,
     CorruptRecordError,
     DecodeError,
+    IndexFileError,
     ObjectChangedError,
     ObjectNotFoundError,
     RecordError,
     RecordTooLargeError,
     ResponseError,
     RetriesExhaustedError,
+    StaleIndexError,
     StorageError,
     TFRecordS3Error,
     TruncatedRecordError,
 )
+from .parsing import parse_example, parse_single_example
+from .random_access import TFRecordMapDataset
 from .records.reader import open_records, tf_record_iterator
 from .records.writer import TFRecordWriter
+from .sharded import ShardedWriter
 from .storage.base import FileStatistics
 from .storage.filesystem import exists, glob, listdir, open, stat
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AUTOTUNE",
     "AccessDeniedError",
     "ConfigError",
+    "CorruptIndexError",
     "CorruptRecordError",
     "Dataset",
     "DatasetStats",
@@ -49,6 +56,7 @@ __all__ = [
     "FileStatistics",
     "FixedLenFeature",
     "FixedLenSequenceFeature",
+    "IndexFileError",
     "ObjectChangedError",
     "ObjectNotFoundError",
     "RaggedFeature",
@@ -60,13 +68,17 @@ __all__ = [
     "RowLengths",
     "RowSplits",
     "S3Config",
+    "ShardedWriter",
+    "StaleIndexError",
     "StorageError",
     "TFRecordDataset",
+    "TFRecordMapDataset",
     "TFRecordS3Error",
     "TFRecordWriter",
     "TruncatedRecordError",
     "VarLenFeature",
     "__version__",
+    "choose_from_datasets",
     "encode_example",
     "encode_feature",
     "exists",
@@ -77,6 +89,8 @@ __all__ = [
     "parse_example",
     "parse_example_batch",
     "parse_sequence_example",
+    "parse_single_example",
+    "sample_from_datasets",
     "stat",
     "tf_record_iterator",
 ]

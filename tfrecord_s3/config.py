@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
-__all__ = ["MIN_PART_SIZE", "S3Config"]
+__all__ = ["MIN_PART_SIZE", "S3Config", "check_profile"]
 
 MiB = 1024 * 1024
 # S3 rejects multipart parts under 5 MiB (except the last one).
@@ -208,3 +208,20 @@ def _endpoint_url(endpoint: str, use_https: bool) -> str:
     if not host:
         raise ConfigError(f"S3_ENDPOINT={endpoint!r}: missing host")
     return f"{'https' if use_https else 'http'}://{endpoint}"
+
+
+def check_profile(session: Any, environ: Mapping[str, str] | None = None) -> None:
+    """ConfigError naming the profile when AWS_PROFILE (or AWS_DEFAULT_PROFILE) names one
+    that neither AWS file defines; ``session`` is the botocore session that would use it.
+    (Left to botocore, it surfaces as ``ProfileNotFound`` from the first request.)"""
+    profile = session.profile
+    if profile is None or profile in session.available_profiles:
+        return
+    env = os.environ if environ is None else environ
+    var = "AWS_PROFILE" if env.get("AWS_PROFILE") else "AWS_DEFAULT_PROFILE"
+    files = " or ".join(str(session.get_config_variable(name)) for name in ("config_file", "credentials_file"))
+    found = ", ".join(sorted(session.available_profiles)) or "none"
+    raise ConfigError(
+        f"{var}={profile!r}: no such profile in {files} (profiles found: {found}); "
+        f"create it (aws configure --profile {profile}) or set {var} to one that exists"
+    )

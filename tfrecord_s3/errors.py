@@ -16,6 +16,9 @@
         ├── CorruptRecordError                .part = "length" | "data" | "stream"
         │   └── RecordTooLargeError           a length field over the configured cap
         └── DecodeError (ValueError)          bad protobuf, or a value that does not fit the spec
+    IndexFileError (ValueError)               .path of the index; a record index that cannot be used
+    ├── CorruptIndexError                     unreadable or damaged index (bad magic, checksum, order)
+    └── StaleIndexError                       the data file changed since its index was built
 
 Every class can be built from a single message string and pickles with its fields, because
 PyTorch's DataLoader re-raises worker exceptions as ``cls(message)``.
@@ -28,14 +31,17 @@ from typing import Any
 __all__ = [
     "AccessDeniedError",
     "ConfigError",
+    "CorruptIndexError",
     "CorruptRecordError",
     "DecodeError",
+    "IndexFileError",
     "ObjectChangedError",
     "ObjectNotFoundError",
     "RecordError",
     "RecordTooLargeError",
     "ResponseError",
     "RetriesExhaustedError",
+    "StaleIndexError",
     "StorageError",
     "TFRecordS3Error",
     "TruncatedRecordError",
@@ -151,3 +157,20 @@ class DecodeError(RecordError, ValueError):
     ) -> None:
         super().__init__(message, path=path, offset=offset)
         self.feature = feature
+
+
+class IndexFileError(TFRecordS3Error, ValueError):
+    """A record index (sidecar) that cannot be used; ``path`` is the index, ``data_path`` its data."""
+
+    def __init__(self, message: str = "", *, path: str | None = None, data_path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.data_path = data_path
+
+
+class CorruptIndexError(IndexFileError):
+    """The index is damaged or not an index: bad magic, failed checksum, offsets out of order."""
+
+
+class StaleIndexError(IndexFileError):
+    """The data file is not the one the index was built for (size, ETag, mtime or framing differ)."""

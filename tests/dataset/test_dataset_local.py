@@ -8,12 +8,14 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 import tfrecord_s3 as tfr
 from tests import golden
+from tests.waiting import wait_until
 from tfrecord_s3.dataset import TFRecordDataset
 
 FILES = 5
@@ -277,10 +279,20 @@ def test_memory_stays_within_the_cap(tmp_path: Path) -> None:
     ds = TFRecordDataset(paths, num_parallel_reads=4, max_bytes_in_flight=1 << 20)
     it = iter(ds)
     next(it)
-    time.sleep(0.3)  # let the readers run ahead as far as they may
     source = ds._box.top
-    queued = sum(s.feed._bytes for s in source._slots if s is not None)  # type: ignore[union-attr]
-    assert queued <= (1 << 20) + 4 * (64 * 1024 + 16) * 2
+    record = 64 * 1024 + 16
+
+    def feeds() -> list[Any]:
+        return [s.feed for s in source._slots if s is not None]  # type: ignore[union-attr]
+
+    def readers_ran_ahead_as_far_as_they_may() -> bool:
+        # Each reader's queue is within one hand-off chunk (plus a record) of its share.
+        found = feeds()
+        return len(found) == 4 and all(f._bytes > f._cap - f._chunk_bytes - record for f in found)
+
+    assert wait_until(readers_ran_ahead_as_far_as_they_may)
+    queued = sum(f._bytes for f in feeds())
+    assert queued <= (1 << 20) + 4 * record * 2
     assert sum(1 for _ in it) == 4 * 128 - 1
 
 

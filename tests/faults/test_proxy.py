@@ -26,6 +26,7 @@ from botocore.exceptions import (
 from tests.faults.conftest import plain_s3_client
 from tests.faults.proxy import FaultProxy
 from tests.faults.schedule import Fault, default_storm_faults
+from tests.waiting import wait_until
 
 DATA = bytes((i * 7 + i // 256) % 256 for i in range(10_000))
 
@@ -419,7 +420,8 @@ def test_rules_change_while_requests_are_in_flight(fault_proxy: FaultProxy, faul
 
     with ThreadPoolExecutor(4) as pool:
         results = pool.map(fetch, range(8))
-        time.sleep(0.03)
+        # The first requests have been read (and given the drip) before the rules change.
+        assert wait_until(lambda: bool(fault_proxy.requests(method="GET")))
         fault_proxy.add_rule(Fault.slow_down(), method="GET", times=None)
         fault_proxy.clear_rules()
         fault_proxy.add_rule(Fault.internal_error(), method="GET", times=None)
@@ -480,22 +482,25 @@ def test_storm_respects_filters_and_cap(fault_proxy: FaultProxy, s3: Any, fault_
 # ---- lifecycle ---------------------------------------------------------------------------
 
 
-def _sockets_on_port(port: int, *, remote_only: bool = False) -> int:
-    """Sockets of this process whose local or remote port (only remote: ``remote_only``) is
-    ``port``, from /proc."""
+def _sockets_on_port(port: int, *, side: str = "local") -> int:
+    """Sockets of this process whose ``side`` ("local" or "remote") port is ``port``, from
+    /proc. The proxy's own sockets (listener, accepted connections) have the proxy's port
+    as their local one; a client's socket to the proxy has it as its remote one, and may
+    linger (CLOSE_WAIT) however the client's HTTP stack pools it, so it is never counted
+    as the proxy's."""
     inodes = set()
     for fd in os.listdir("/proc/self/fd"):
         with contextlib.suppress(FileNotFoundError):
             target = os.readlink(f"/proc/self/fd/{fd}")
             if target.startswith("socket:["):
                 inodes.add(target[8:-1])
+    column = {"local": 1, "remote": 2}[side]
     count = 0
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         with contextlib.suppress(FileNotFoundError), open(table) as f:
             for line in list(f)[1:]:
                 fields = line.split()
-                local, remote = (int(address.split(":")[1], 16) for address in fields[1:3])
-                if fields[9] in inodes and port in ((remote,) if remote_only else (local, remote)):
+                if fields[9] in inodes and int(fields[column].split(":")[1], 16) == port:
                     count += 1
     return count
 
@@ -504,7 +509,7 @@ def test_stop_closes_idle_and_busy_connections_and_joins_threads(
     fault_upstream_url: str, fault_bucket: str, key: str
 ) -> None:
     upstream_port = int(fault_upstream_url.rsplit(":", 1)[1])
-    to_upstream_before = _sockets_on_port(upstream_port, remote_only=True)
+    to_upstream_before = _sockets_on_port(upstream_port, side="remote")
     proxy = FaultProxy(fault_upstream_url).start()
     idle = plain_s3_client(proxy.endpoint_url)
     assert idle.get_object(Bucket=fault_bucket, Key=key)["Body"].read() == DATA  # leaves a kept-alive connection
@@ -526,9 +531,9 @@ def test_stop_closes_idle_and_busy_connections_and_joins_threads(
     assert not [t for t in threading.enumerate() if t.name.startswith(f"faultproxy-{proxy.port}")]
     assert _sockets_on_port(proxy.port) == 0
     deadline = time.monotonic() + 2
-    while _sockets_on_port(upstream_port, remote_only=True) > to_upstream_before and time.monotonic() < deadline:
+    while _sockets_on_port(upstream_port, side="remote") > to_upstream_before and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert _sockets_on_port(upstream_port, remote_only=True) <= to_upstream_before
+    assert _sockets_on_port(upstream_port, side="remote") <= to_upstream_before
 
 
 def test_context_manager_and_stop_twice(fault_upstream_url: str) -> None:

@@ -107,7 +107,7 @@ def read(
     except Exception as exc:  # the typed error is part of the outcome
         error = exc
     seconds = time.perf_counter() - started
-    stats = dataset._source()._box.stats  # set once iteration started, even if it failed at once
+    stats = dataset._box.stats  # set once iteration started, even if it failed at once
     return Run(records, error, stats, seconds)
 
 

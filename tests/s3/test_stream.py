@@ -24,6 +24,7 @@ from botocore.exceptions import (
 )
 
 from tests.s3.memory_reader import Fail, MemoryReader, PlainReader, client_error
+from tests.waiting import wait_until
 from tfrecord_s3.errors import (
     AccessDeniedError,
     ObjectChangedError,
@@ -286,7 +287,8 @@ def test_close_joins_threads_and_interrupts_backoff() -> None:
         reader, block_size=1000, read_ahead=3, policy=RetryPolicy(base_delay=60, max_delay=60), rng=random.Random(0)
     )
     assert stream.read(1000) == data[:1000]
-    time.sleep(0.05)  # let read-ahead reach the failing blocks and start backing off
+    # Read-ahead reached a failing block and is backing off (a retry is counted before its wait).
+    assert wait_until(lambda: stream.retries >= 1)
     began = time.monotonic()
     stream.close()
     assert time.monotonic() - began < 2

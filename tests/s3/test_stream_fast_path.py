@@ -236,10 +236,12 @@ def test_a_stall_past_the_header_buffer_resumes_at_the_exact_byte(
 
 
 def test_a_slow_trickle_is_not_a_stall(url: str, s3_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch) -> None:
-    # ~50 KB/s: fewer bytes than the low-water mark arrive within the read timeout (the
-    # block takes ~1.3 s), but bytes do arrive, so nothing is retried.
-    monkeypatch.setenv("S3_REQUEST_TIMEOUT_MSEC", "1000")
-    s3_proxy.add_rule(Fault.drip(1000, 0.02, after=1000), method="GET", key=KEY, window=(BLOCK, BLOCK + 1))
+    # ~25 KB/s: fewer bytes than the low-water mark arrive within the read timeout (the
+    # block takes ~2.6 s against a 2 s timeout), but bytes do arrive, so nothing is retried.
+    # A byte every 20 ms against a 2 s timeout: only a thread starved for 100 drip
+    # intervals could turn this into a stall, which a busy machine does not do.
+    monkeypatch.setenv("S3_REQUEST_TIMEOUT_MSEC", "2000")
+    s3_proxy.add_rule(Fault.drip(500, 0.02, after=1000), method="GET", key=KEY, window=(BLOCK, BLOCK + 1))
     with s3_files.open_s3_stream(url, config=config()) as stream:
         assert stream.readall() == DATA
         assert stream.retries == 0

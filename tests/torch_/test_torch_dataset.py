@@ -128,3 +128,24 @@ def test_features_give_dicts_of_tensors_batched_and_per_record() -> None:
     assert batches[0]["vec3"].dtype == torch.float32
     one = next(iter(TFRecordIterableDataset(path, features=spec)))
     assert one["id"].item() == expected[0]["id"]
+
+
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_set_epoch_reaches_persistent_workers(tmp_path: Path, context: str) -> None:
+    paths, everything = write_files(tmp_path, [30, 31, 32, 33, 34, 35])
+    ds = TFRecordIterableDataset(paths, shuffle_files=True, shuffle_buffer=50, seed=7)
+    loader = DataLoader(ds, batch_size=None, num_workers=2, persistent_workers=True, multiprocessing_context=context)
+    epochs = []
+    for epoch in range(3):
+        ds.set_epoch(epoch)
+        epochs.append(list(loader))
+    for seen in epochs:
+        assert Counter(seen) == Counter(everything)
+    assert len({tuple(seen) for seen in epochs}) == 3  # each epoch its own order
+    # The order of an epoch is the one a fresh worker gives for that epoch.
+    fresh = TFRecordIterableDataset(paths, shuffle_files=True, shuffle_buffer=50, seed=7)
+    fresh.set_epoch(2)
+    assert Counter(list(DataLoader(fresh, batch_size=None, num_workers=2, multiprocessing_context=context))) == Counter(
+        epochs[2]
+    )
+    assert sorted(epochs[2]) == sorted(everything)

@@ -14,9 +14,10 @@ import os
 import sys
 import traceback
 
+from ._common import say
 from ._errors import PROG, ExitCode, error_line, exit_code_for
 
-__all__ = ["ExitCode", "build_parser", "main"]
+__all__ = ["ExitCode", "build_parser", "main", "version_text"]
 
 _EPILOG = """\
 exit codes: 0 ok, 1 verify found problems, 2 usage or configuration error, 3 not found,
@@ -44,7 +45,7 @@ def _global_options(defaults: bool) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import bench, count, demo, head, ls, stat, verify
+    from . import bench, count, demo, head, index, ls, stat, verify
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -53,24 +54,63 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[_global_options(defaults=True)],
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument(
+        "--version", action=_VersionAction, help="show the version and whether the compiled kernels are in use"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     parents = [_global_options(defaults=False)]
-    for module in (stat, ls, count, head, verify, bench, demo):
+    for module in (stat, ls, count, head, verify, index, bench, demo):
         module.add_parser(subparsers, parents)
     return parser
 
 
-def _version() -> str:
-    from .. import __version__
+class _VersionAction(argparse.Action):
+    """``--version``: computed only when asked (it imports the kernels), then exit."""
 
-    return __version__
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        sys.stdout.write(version_text() + "\n")
+        parser.exit()
+
+
+def version_text() -> str:
+    """The version, and for each compiled kernel whether this process uses it."""
+    from .. import __version__
+    from ..decode import _gather
+    from ..records import framing
+
+    lines = [f"{PROG} {__version__}"]
+    kernels = (
+        ("tfrecord_s3.records._native (record framing)", framing._HAVE_NATIVE, framing.native_available()),
+        ("tfrecord_s3.decode._native (Example decoding)", _gather._HAVE_NATIVE, _gather.native_available()),
+    )
+    for name, built, used in kernels:
+        if used:
+            state = "in use"
+        elif built:
+            state = "built, but off (TFRECORD_S3_PURE_PYTHON is set): pure Python"
+        else:
+            state = "not built: pure Python (slower; install from source with a C compiler to build it)"
+        lines.append(f"  {name}: {state}")
+    return "\n".join(lines)
+
+
+class _BarAwareHandler(logging.Handler):
+    """Log lines on stderr, printed through a progress bar when one is shown."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            say(self.format(record), file=sys.stderr, flush=True)
+        except Exception:
+            self.handleError(record)
 
 
 def configure_logging(verbosity: int) -> None:
     """The library never configures logging; the command line does, on stderr."""
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _BarAwareHandler()
     handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s: %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)

@@ -6,7 +6,9 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable, Iterator
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
+
+from tqdm import tqdm
 
 from ..dataset.files import is_pattern, resolve_filenames
 
@@ -28,6 +30,7 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
 def add_compression_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--compression",
+        type=str.lower,  # GZIP as TensorFlow spells it, gzip as the help does
         choices=sorted(COMPRESSION_CHOICES),
         default="auto",
         help="compression of the files (default: auto, by extension: .gz GZIP, .zz/.zlib ZLIB)",
@@ -40,7 +43,23 @@ def compression_of(args: argparse.Namespace) -> str | None:
 
 def print_json(obj: Any) -> None:
     # allow_nan=False: every line must be valid JSON; callers turn nan/inf into strings first.
-    sys.stdout.write(json.dumps(obj, allow_nan=False, ensure_ascii=False) + "\n")
+    say(json.dumps(obj, allow_nan=False, ensure_ascii=False))
+
+
+# The bars on screen now: a line printed while one is shown goes through tqdm, which clears
+# the bar, prints the line and draws the bar again below it (no bar glued to a result).
+_shown: list[Any] = []
+
+
+def say(line: str = "", *, flush: bool = False, file: TextIO | None = None) -> None:
+    """Print ``line`` to stdout (or ``file``), through the progress bar when one is shown."""
+    out = sys.stdout if file is None else file
+    if _shown:
+        tqdm.write(line, file=out)
+    else:
+        out.write(line + "\n")
+    if flush:
+        out.flush()
 
 
 def progress_enabled() -> bool:
@@ -52,16 +71,14 @@ def progress_enabled() -> bool:
 
 
 class Progress:
-    """A tqdm bar on stderr when stdout is a terminal; nothing at all otherwise."""
+    """A tqdm bar on stderr when stdout is a terminal; nothing at all otherwise. While it is
+    shown, print with :func:`say` (or :func:`print_json`) so that lines do not cut into it."""
 
     def __init__(self, total: int | None, unit: str, desc: str) -> None:
         self._bar: Any = None
         if progress_enabled():
-            try:
-                from tqdm import tqdm
-            except ImportError:  # tqdm is optional (the demo extra); run without a bar
-                return
             self._bar = tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True)
+            _shown.append(self._bar)
 
     def update(self, n: int = 1) -> None:
         if self._bar is not None:
@@ -73,6 +90,7 @@ class Progress:
 
     def close(self) -> None:
         if self._bar is not None:
+            _shown.remove(self._bar)
             self._bar.close()
             self._bar = None
 

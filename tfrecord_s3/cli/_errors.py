@@ -8,6 +8,7 @@ from ..errors import (
     AccessDeniedError,
     ConfigError,
     DecodeError,
+    IndexFileError,
     ObjectNotFoundError,
     RecordError,
     StorageError,
@@ -24,7 +25,7 @@ class ExitCode(enum.IntEnum):
     USAGE = 2  # bad arguments or a bad environment value (ConfigError); argparse uses 2 too
     NOT_FOUND = 3  # no such file, key or bucket; a pattern that matches nothing
     ACCESS_DENIED = 4
-    CORRUPT = 5  # a CRC mismatch, a truncated record, a damaged compressed stream
+    CORRUPT = 5  # a CRC mismatch, a truncated record, a damaged compressed stream, a stale index
     STORAGE = 6  # any other storage failure: connection, retries exhausted, object changed
     DECODE = 7  # a record that is not a valid Example / SequenceExample
     INTERNAL = 70  # a bug: rerun with --debug for the traceback
@@ -42,7 +43,7 @@ def exit_code_for(exc: BaseException) -> ExitCode:
         return ExitCode.ACCESS_DENIED
     if isinstance(exc, DecodeError):
         return ExitCode.DECODE
-    if isinstance(exc, RecordError):
+    if isinstance(exc, (RecordError, IndexFileError)):
         return ExitCode.CORRUPT
     if isinstance(exc, (StorageError, OSError)):
         return ExitCode.STORAGE

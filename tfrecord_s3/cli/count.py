@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from ..records.reader import open_records
-from ._common import Progress, add_compression_option, compression_of, expand_paths, print_json
+from ._common import Progress, add_compression_option, compression_of, expand_paths, print_json, say
 
 HELP = "count the records of each file and in total (CRCs checked unless --no-verify)"
 
@@ -48,9 +48,9 @@ def run(args: argparse.Namespace) -> int:
             if args.json:
                 print_json({"path": path, "records": records, "bytes": payload})
             else:
-                print(f"{records:>12}  {path}", flush=True)
+                say(f"{records:>12}  {path}", flush=True)
     if args.json:
         print_json({"total": total_records, "bytes": total_bytes, "files": len(paths)})
     else:
-        print(f"{total_records:>12}  total ({len(paths)} files)")
+        say(f"{total_records:>12}  total ({len(paths)} files)")
     return 0

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import CorruptRecordError, RecordError, RecordTooLargeError, TruncatedRecordError
 from ..records.reader import open_records
-from ._common import Progress, add_compression_option, compression_of, expand_paths, print_json
+from ._common import Progress, add_compression_option, compression_of, expand_paths, print_json, say
 from ._errors import ExitCode
 
 HELP = "check every record's CRCs; list each problem (path, offset, kind); exit 1 if any"
@@ -90,9 +90,9 @@ def print_report(report: FileReport, as_json: bool) -> None:
         )
         return
     if not report.problems:
-        print(f"OK   {report.path}  ({report.records} records)", flush=True)
+        say(f"OK   {report.path}  ({report.records} records)", flush=True)
     for problem in report.problems:
-        print(f"BAD  {report.path}  offset {problem.offset}  {problem.kind}: {problem.detail}", flush=True)
+        say(f"BAD  {report.path}  offset {problem.offset}  {problem.kind}: {problem.detail}", flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -111,5 +111,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"files": len(reports), "records": records, "problems": problems, "damaged_files": damaged})
     else:
-        print(f"verified {len(reports)} files, {records} good records: {problems} problems in {damaged} files")
+        say(f"verified {len(reports)} files, {records} good records: {problems} problems in {damaged} files")
     return ExitCode.PROBLEMS_FOUND if problems else ExitCode.OK

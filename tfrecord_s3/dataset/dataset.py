@@ -9,25 +9,33 @@ continue right after it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+import functools
+import secrets
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from ..errors import ConfigError
 from ..records.compression import DEFAULT_MAX_RATIO, resolve_compression
 from ..records.framing import DEFAULT_MAX_RECORD_BYTES
 from ..storage import filesystem
+from .batching import BatchStage, PaddedBatchStage, UnbatchStage
+from .decode_stage import DecodeStage
 from .files import resolve_filenames
 from .interleave import InterleaveIterator
+from .parallel import ParallelMapStage, PrefetchStage, map_workers, prefetch_depth
 from .prefetch import ReadOptions
 from .stages import (
-    BatchStage,
+    FilterStage,
     MapStage,
+    RangeStage,
     RepeatStage,
     ShardStage,
     ShuffleStage,
     SkipStage,
     Stage,
     TakeStage,
+    call,
     check_kind,
 )
 from .stats import DatasetStats
@@ -44,9 +52,12 @@ _ON_CORRUPT = ("raise", "skip_record", "skip_file")
 _STATE_VERSION = 1
 
 
-def _live(top: Stage, box: _StateBox) -> Iterator[Any]:
-    """What ``iter(dataset)`` returns. Leaving the loop, an error, ``close()`` or garbage
-    collection all run the ``finally``: the final position is kept, every reader joined."""
+def _live(dataset: Dataset, stages: Any, box: _StateBox) -> Iterator[Any]:
+    """What ``iter(dataset)`` returns. Nothing is opened (no file, no thread) until the first
+    ``next()``. Leaving the loop, an error, ``close()`` or garbage collection all run the
+    ``finally``: the final position is kept, every reader joined."""
+    top = dataset._open(stages, 0)
+    box.top = top
     try:
         yield from top
     finally:
@@ -68,6 +79,12 @@ class _StateBox:
         self.final_state: dict[str, Any] | None = None
         self.pending: dict[str, Any] | None = None
         self.stats: DatasetStats | None = None
+        # The last source opened, kept after it ends so that ``locate`` can still name the
+        # records of a last batch; not pickled (it holds reader threads).
+        self.source: InterleaveIterator | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "source": None}
 
 
 class Dataset:
@@ -81,7 +98,8 @@ class Dataset:
     def _open(self, state: dict[str, Any] | None, epoch: int) -> Stage:
         raise NotImplementedError
 
-    def _source(self) -> TFRecordDataset:
+    def _sources(self) -> list[TFRecordDataset]:
+        """The TFRecord datasets this one reads (their stats are its stats)."""
         raise NotImplementedError
 
     # iteration ----------------------------------------------------------------------
@@ -89,10 +107,10 @@ class Dataset:
     def __iter__(self) -> Iterator[Any]:
         pending, self._box.pending = self._box.pending, None
         stages = None if pending is None else pending["stages"]
-        top = self._open(stages, 0)
-        self._box.top = top
-        self._box.final_state = None
-        return _live(top, self._box)
+        self._box.top = None
+        # Until the first next() the position is where the iteration will start.
+        self._box.final_state = {"version": _STATE_VERSION, "stages": stages}
+        return _live(self, stages, self._box)
 
     def state_dict(self) -> dict[str, Any]:
         """The position of the live (or last) iterator: resume right after what it handed out."""
@@ -112,47 +130,103 @@ class Dataset:
 
     @property
     def stats(self) -> DatasetStats:
-        """Counters of the current (or last) iteration: records, bytes, requests, retries, skips."""
-        stats = self._source()._box.stats
-        if stats is None:
+        """Counters of the current (or last) iteration: records, bytes, requests, retries, skips.
+
+        Of a mix of datasets (``sample_from_datasets``...): a snapshot of their sums."""
+        sources = list({id(source): source for source in self._sources()}.values())
+        if not sources:
+            raise ConfigError("stats: this dataset reads no TFRecord files")
+        found = [source._box.stats for source in sources]
+        ready = [stats for stats in found if stats is not None]
+        if len(ready) < len(found):
             raise ConfigError("stats: the dataset has not been iterated yet")
-        return stats
+        return ready[0] if len(ready) == 1 else _summed(ready)
 
     # transformations ----------------------------------------------------------------
 
-    def map(self, fn: Callable[[Any], Any]) -> Dataset:
-        """Apply ``fn`` to every element."""
-        return _Derived(self, "map", lambda parent, state, epoch: MapStage(parent, fn))
+    def map(
+        self, map_func: Callable[..., Any], num_parallel_calls: int | None = None, deterministic: bool | None = None
+    ) -> Dataset:
+        """Apply ``map_func`` to every element (``map_func(*element)`` for a tuple, as tf.data).
+
+        ``num_parallel_calls``: None calls it inline; N (or ``AUTOTUNE``: one per CPU) runs it
+        on a pool of N threads, up to 2N elements ahead, order kept (``deterministic`` is
+        accepted for TensorFlow's signature; the order is always kept). An element whose
+        call raises raises in its turn."""
+        workers = map_workers(num_parallel_calls)
+        fn = functools.partial(call, map_func)
+
+        def open_stage(parent: Stage, state: dict[str, Any] | None, epoch: int) -> Stage:
+            if workers is None:
+                return MapStage(parent, fn, state)
+            return ParallelMapStage(parent, fn, workers, state)
+
+        return _Derived(self, "map", open_stage)
+
+    def filter(self, predicate: Callable[..., Any]) -> Dataset:
+        """Keep the elements for which ``predicate`` is true (called as ``map`` calls its function)."""
+        return _Derived(self, "filter", lambda parent, state, epoch: FilterStage(parent, predicate))
 
     def parse_examples(self, features: Mapping[str, Any] | None = None) -> Dataset:
         """Decode ``tf.train.Example`` records with a feature spec.
 
         After ``batch`` (the fast path) each batch becomes one dict of stacked arrays;
-        before it, each record becomes a dict (and ``batch`` stacks them)."""
-        from ..decode import parse_example, parse_example_batch
+        before it, each record becomes a dict (and ``batch`` stacks them). A ``DecodeError``
+        names the failing record's file and byte offset."""
+        return _Derived(self, "map", lambda parent, state, epoch: DecodeStage(parent, features, state))
 
-        def decode(element: Any) -> Any:
-            if isinstance(element, list):
-                return parse_example_batch(element, features)
-            return parse_example(element, features)
+    def shuffle(
+        self, buffer_size: int, seed: int | None = None, reshuffle_each_iteration: bool | None = None
+    ) -> Dataset:
+        """Shuffle through a buffer of ``buffer_size`` elements, as tf.data does.
 
-        return _Derived(self, "map", lambda parent, state, epoch: MapStage(parent, decode))
-
-    def shuffle(self, buffer_size: int, seed: int) -> Dataset:
-        """Shuffle through a buffer of ``buffer_size`` elements; ``seed`` makes it reproducible.
-
-        Each repetition (epoch) of a ``repeat`` reshuffles with a seed derived from it."""
+        ``reshuffle_each_iteration`` (default True): each iteration (each ``iter()``, each
+        repetition of a ``repeat``) has its own order; False: the same order every time.
+        With a ``seed`` those orders are reproducible (the n-th iteration of a new pipeline
+        equals the n-th of another); without, the seed is drawn at random."""
         if buffer_size < 1:
             raise ConfigError(f"shuffle buffer_size must be >= 1, not {buffer_size}")
-        return _Derived(
-            self, "shuffle", lambda parent, state, epoch: ShuffleStage(parent, buffer_size, seed, epoch, state)
-        )
+        return _Shuffle(self, buffer_size, seed, reshuffle_each_iteration is not False)
 
     def batch(self, batch_size: int, drop_remainder: bool = False) -> Dataset:
         """Group elements: records into lists, arrays into stacked arrays, dicts per key."""
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, not {batch_size}")
+        _check_batch_size(batch_size)
         return _Derived(self, "batch", lambda parent, state, epoch: BatchStage(parent, batch_size, drop_remainder))
+
+    def padded_batch(
+        self,
+        batch_size: int,
+        padded_shapes: Any = None,
+        padding_values: Any = None,
+        drop_remainder: bool = False,
+    ) -> Dataset:
+        """``batch`` for dense values of varying shape (arrays, or dicts / tuples of them, such
+        as ``parse_examples`` gives per record): each component padded to a common shape.
+
+        ``padded_shapes``: None pads every dimension to the batch's longest; else a shape per
+        component (ints; None or -1 for the batch's longest). ``padding_values``: 0 (b"" for
+        bytes) unless given, as one scalar or one per component. A value longer than its
+        padded shape raises ``ConfigError``."""
+        _check_batch_size(batch_size)
+        return _Derived(
+            self,
+            "padded_batch",
+            lambda parent, state, epoch: PaddedBatchStage(
+                parent, batch_size, drop_remainder, padded_shapes, padding_values
+            ),
+        )
+
+    def unbatch(self) -> Dataset:
+        """Split each element into its rows (the inverse of ``batch``)."""
+        return _Derived(self, "unbatch", lambda parent, state, epoch: UnbatchStage(parent, state))
+
+    def prefetch(self, buffer_size: int) -> Dataset:
+        """Prepare up to ``buffer_size`` elements ahead on a background thread (``AUTOTUNE``:
+        a few; 0: no prefetching)."""
+        depth = prefetch_depth(buffer_size)
+        if depth == 0:
+            return self
+        return _Derived(self, "prefetch", lambda parent, state, epoch: PrefetchStage(parent, depth, state))
 
     def shard(self, num_shards: int, index: int) -> Dataset:
         """Keep elements ``index``, ``index + num_shards``, ... (TensorFlow's ``shard``)."""
@@ -161,14 +235,63 @@ class Dataset:
         return _Derived(self, "shard", lambda parent, state, epoch: ShardStage(parent, num_shards, index, state))
 
     def take(self, count: int) -> Dataset:
-        return _Derived(self, "take", lambda parent, state, epoch: TakeStage(parent, count, state))
+        """The first ``count`` elements (all of them when ``count`` is -1)."""
+        return _Derived(self, "take", lambda parent, state, epoch: TakeStage(parent, int(count), state))
 
     def skip(self, count: int) -> Dataset:
-        return _Derived(self, "skip", lambda parent, state, epoch: SkipStage(parent, count, state))
+        """All but the first ``count`` elements (none when ``count`` is -1)."""
+        return _Derived(self, "skip", lambda parent, state, epoch: SkipStage(parent, int(count), state))
 
     def repeat(self, count: int | None = None) -> Dataset:
-        """Iterate ``count`` times (forever when None)."""
-        return _Repeat(self, count)
+        """Iterate ``count`` times (forever when None or -1)."""
+        return _Repeat(self, None if count is None or count < 0 else int(count))
+
+    # sources ------------------------------------------------------------------------
+
+    @staticmethod
+    def range(*args: int) -> Dataset:
+        """``range(stop)`` / ``range(start, stop[, step])`` as a dataset of ints."""
+        return _Range(*args)
+
+    @staticmethod
+    def sample_from_datasets(
+        datasets: Sequence[Dataset],
+        weights: Sequence[float] | None = None,
+        seed: int | None = None,
+        stop_on_empty_dataset: bool = False,
+    ) -> Dataset:
+        """See :func:`tfrecord_s3.sample_from_datasets`."""
+        from .mixing import sample_from_datasets
+
+        return sample_from_datasets(datasets, weights, seed, stop_on_empty_dataset)
+
+    @staticmethod
+    def choose_from_datasets(
+        datasets: Sequence[Dataset], choice_dataset: Dataset | Sequence[int], stop_on_empty_dataset: bool = True
+    ) -> Dataset:
+        """See :func:`tfrecord_s3.choose_from_datasets`."""
+        from .mixing import choose_from_datasets
+
+        return choose_from_datasets(datasets, choice_dataset, stop_on_empty_dataset)
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, not {batch_size}")
+
+
+def _summed(parts: list[DatasetStats]) -> DatasetStats:
+    """One DatasetStats adding up several (a mix of datasets), taken now."""
+    total = DatasetStats(started=min(p.started for p in parts))
+    for f in dataclasses.fields(DatasetStats):
+        if f.type in ("int", int):
+            setattr(total, f.name, sum(getattr(p, f.name) for p in parts))
+    ends = [p.finished for p in parts]
+    total.finished = None if None in ends else max(e for e in ends if e is not None)
+    firsts = [p.first_record_seconds for p in parts if p.first_record_seconds is not None]
+    total.first_record_seconds = min(firsts) if firsts else None
+    total.per_file = [timing for p in parts for timing in p.per_file]
+    return total
 
 
 StageFactory = Callable[[Stage, "dict[str, Any] | None", int], Stage]
@@ -181,8 +304,8 @@ class _Derived(Dataset):
         self._kind = kind
         self._factory = factory
 
-    def _source(self) -> TFRecordDataset:
-        return self._parent._source()
+    def _sources(self) -> list[TFRecordDataset]:
+        return self._parent._sources()
 
     def _open(self, state: dict[str, Any] | None, epoch: int) -> Stage:
         if state is not None:
@@ -197,8 +320,8 @@ class _Repeat(Dataset):
         self._parent = parent
         self._count = count
 
-    def _source(self) -> TFRecordDataset:
-        return self._parent._source()
+    def _sources(self) -> list[TFRecordDataset]:
+        return self._parent._sources()
 
     def _open(self, state: dict[str, Any] | None, epoch: int) -> Stage:
         if state is not None:
@@ -206,9 +329,75 @@ class _Repeat(Dataset):
         return RepeatStage(lambda st, rep: self._parent._open(st, rep), self._count, state)
 
 
+class _Shuffle(Dataset):
+    """A shuffle counts its openings: the n-th shuffles with ``(seed, n)`` (always n = 0 when
+    it does not reshuffle). A restored state carries its n, so the openings after it go on
+    as they would have."""
+
+    def __init__(self, parent: Dataset, buffer_size: int, seed: int | None, reshuffle: bool) -> None:
+        super().__init__()
+        self._parent = parent
+        self._size = buffer_size
+        self._seed = secrets.randbits(63) if seed is None else int(seed)
+        self._reshuffle = reshuffle
+        self._draws = 0
+        self._lock = threading.Lock()
+
+    def _sources(self) -> list[TFRecordDataset]:
+        return self._parent._sources()
+
+    def _open(self, state: dict[str, Any] | None, epoch: int) -> Stage:
+        if state is not None:
+            check_kind(state, "shuffle")
+        parent = self._parent._open(None if state is None else state["parent"], epoch)
+        draw = 0
+        if self._reshuffle:
+            with self._lock:
+                draw = int(state.get("draw", 0)) if state is not None else self._draws
+                self._draws = draw + 1
+        return ShuffleStage(parent, self._size, self._seed, draw, state)
+
+
+class _Range(Dataset):
+    def __init__(self, *args: int) -> None:
+        super().__init__()
+        if not 1 <= len(args) <= 3:
+            raise ConfigError(f"range takes 1 to 3 arguments (start, stop, step), not {len(args)}")
+        try:
+            bounds = range(*(int(a) for a in args))
+        except ValueError as exc:  # step 0
+            raise ConfigError(f"range: {exc}") from None
+        self._bounds = (bounds.start, bounds.stop, bounds.step)
+
+    def _sources(self) -> list[TFRecordDataset]:
+        return []
+
+    def _open(self, state: dict[str, Any] | None, epoch: int) -> Stage:
+        if state is not None:
+            check_kind(state, "range")
+        return RangeStage(*self._bounds, state)
+
+
 class _SourceStage(InterleaveIterator):
     def state(self) -> dict[str, Any]:
         return {"kind": "source", **super().state()}
+
+
+class TFRecordKeywords(TypedDict, total=False):
+    """The reading keywords of :class:`TFRecordDataset`, which ``TFRecordIterableDataset``
+    passes on (a test keeps this list equal to the signature)."""
+
+    compression_type: str | None
+    buffer_size: int | None
+    num_parallel_reads: int | None
+    block_length: int
+    deterministic: bool
+    verify_crc: bool
+    on_corrupt: str
+    max_record_bytes: int
+    max_decompression_ratio: float
+    max_bytes_in_flight: int
+    config: S3Config | None
 
 
 class TFRecordDataset(Dataset):
@@ -270,6 +459,14 @@ class TFRecordDataset(Dataset):
             config=config,
         )
 
+    @classmethod
+    def from_tfds_dir(cls, path: str, split: str = "train", **kwargs: Any) -> TFRecordDataset:
+        """The shards of ``split`` of a TensorFlow Datasets directory (local or ``s3://``), in
+        order, as listed by its ``dataset_info.json``; ``kwargs`` as for the constructor."""
+        from ..tfds import read_tfds_split
+
+        return cls(read_tfds_split(path, split, config=kwargs.get("config")).files, **kwargs)
+
     @property
     def files(self) -> list[str]:
         """The resolved list of files (globs expanded on first use)."""
@@ -286,8 +483,8 @@ class TFRecordDataset(Dataset):
         clone._files = list(files)
         return clone
 
-    def _source(self) -> TFRecordDataset:
-        return self
+    def _sources(self) -> list[TFRecordDataset]:
+        return [self]
 
     def _open(self, state: dict[str, Any] | None, epoch: int) -> Stage:
         if state is not None:
@@ -300,7 +497,7 @@ class TFRecordDataset(Dataset):
         if any(filesystem.is_s3(path) for path in files):
             options, queued = _budget_s3_streams(options, self.max_bytes_in_flight // cycle, cycle)
             queued *= cycle
-        return _SourceStage(
+        source = self._box.source = _SourceStage(
             files,
             options,
             cycle_length=cycle,
@@ -310,6 +507,13 @@ class TFRecordDataset(Dataset):
             stats=stats,
             state=state,
         )
+        return source
+
+    def locate(self, records: Sequence[object]) -> list[tuple[str, int] | None]:
+        """(path, byte offset) of records just handed out by the current (or last) iteration,
+        None for those no longer known; to name a record in an error (see ``InterleaveIterator``)."""
+        source = self._box.source
+        return [None] * len(records) if source is None else source.locate(records)
 
 
 def _budget_s3_streams(options: ReadOptions, share: int, cycle: int) -> tuple[ReadOptions, int]:

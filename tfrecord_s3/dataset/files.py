@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, ObjectNotFoundError
+from ..index.format import INDEX_SUFFIX
 from ..storage import filesystem
 
 if TYPE_CHECKING:
@@ -33,7 +34,8 @@ def resolve_filenames(filenames: str | Iterable[str], *, config: S3Config | None
         if not isinstance(entry, str) or not entry:
             raise ConfigError(f"filenames must be non-empty strings, got {entry!r}")
         if is_pattern(entry):
-            matches = filesystem.glob(entry, config=config)
+            # Our index sidecars sit beside the data and would match "train-*": never data.
+            matches = [m for m in filesystem.glob(entry, config=config) if not m.endswith(INDEX_SUFFIX)]
             if not matches:
                 raise ObjectNotFoundError(f"no files match {entry}", path=entry, operation="glob")
             paths.extend(matches)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -79,6 +81,10 @@ class InterleaveIterator:
         # end, so its HEAD and first GET overlap the records still queued. It is not part of
         # the position until it takes a slot (``_next_file`` still points at it).
         self._lookahead: FileFeed | None = None
+        # Chunks already consumed, as (file index, chunk, offset after its last record), kept
+        # only so that :meth:`locate` can name a record a later stage fails on (one chunk per
+        # open file: a batch or a decode error rarely reaches further back).
+        self._consumed: deque[tuple[int, list[Any], int]] = deque(maxlen=cycle_length + 1)
         if state is None:
             for i in range(min(cycle_length, len(files))):
                 self._slots[i] = self._open(self._next_file, 0)
@@ -144,10 +150,7 @@ class InterleaveIterator:
                 item = chunk[pos]
                 if type(item) is bytes:
                     slot.pos = pos + 1
-                    slot.offset += len(item) + FRAME_OVERHEAD
-                    stats = self.stats
-                    stats.records += 1
-                    stats.bytes += len(item)
+                    self._book(slot, 1, len(item))
                     self._in_block += 1
                     if self._in_block >= self._block:
                         self._in_block = 0
@@ -162,7 +165,6 @@ class InterleaveIterator:
         of the prefetched chunks (a chunk is all records, or one marker): runs from one file,
         and with ``block_length=1`` whole rounds across the open files at once."""
         out: list[bytes] = []
-        stats = self.stats
         slots = self._slots
         block = self._block
         cycle = self._cycle
@@ -176,11 +178,8 @@ class InterleaveIterator:
                 run = min(count - len(out), block - self._in_block, len(chunk) - pos)
                 if run > 0 and type(chunk[pos]) is bytes:
                     piece = chunk[pos : pos + run]
-                    size = sum(map(len, piece))
                     slot.pos = pos + run
-                    slot.offset += size + FRAME_OVERHEAD * run
-                    stats.records += run
-                    stats.bytes += size
+                    self._book(slot, run, sum(map(len, piece)))
                     out.extend(piece)
                     self._in_block += run
                     if self._in_block >= block:
@@ -191,6 +190,16 @@ class InterleaveIterator:
             except StopIteration:
                 break
         return out
+
+    def _book(self, slot: _Slot, count: int, size: int) -> None:
+        """``count`` records of ``size`` bytes in all handed out from ``slot``: its position
+        moves past them, and the stats count them (the first one's time included)."""
+        slot.offset += size + FRAME_OVERHEAD * count
+        stats = self.stats
+        stats.records += count
+        stats.bytes += size
+        if stats.first_record_seconds is None:
+            stats.first_record_seconds = stats.elapsed()
 
     def _take_rounds(self, out: list[bytes], count: int) -> bool:
         """Append whole rounds (one record from each open file, in turn) while every file
@@ -204,16 +213,12 @@ class InterleaveIterator:
         if rounds < 1:
             return False
         pieces = []
-        stats = self.stats
         for slot in order:
             assert slot is not None
             piece = slot.chunk[slot.pos : slot.pos + rounds]
-            size = sum(map(len, piece))
             slot.pos += rounds
-            slot.offset += size + FRAME_OVERHEAD * rounds
-            stats.bytes += size
+            self._book(slot, rounds, sum(map(len, piece)))
             pieces.append(piece)
-        stats.records += rounds * self._cycle
         out.extend(chain.from_iterable(zip(*pieces, strict=True)))
         return True
 
@@ -230,15 +235,10 @@ class InterleaveIterator:
             item = slot.chunk[slot.pos]
             slot.pos += 1
             if type(item) is bytes:
-                slot.offset += len(item) + FRAME_OVERHEAD
+                self._book(slot, 1, len(item))
                 self._in_block += 1
                 if self._in_block >= self._block:
                     self._advance()
-                stats = self.stats
-                stats.records += 1
-                stats.bytes += len(item)
-                if stats.first_record_seconds is None:
-                    stats.first_record_seconds = stats.elapsed()
                 return item
             self._handle_marker(index, slot, item)
 
@@ -299,6 +299,7 @@ class InterleaveIterator:
                 if slot.pos < len(slot.chunk):
                     return self._switch(index)
                 if slot.feed.ready():
+                    self._retire(slot)
                     slot.chunk, slot.pos = slot.feed.take(), 0
                     self._look_ahead(slot)
                     return self._switch(index)
@@ -316,8 +317,26 @@ class InterleaveIterator:
                 if self._closed:
                     raise StopIteration
                 self._cond.wait(_WAIT_SECONDS)
+            self._retire(slot)
             slot.chunk, slot.pos = slot.feed.take(), 0
         self._look_ahead(slot)
+
+    def _retire(self, slot: _Slot) -> None:
+        if slot.chunk and type(slot.chunk[0]) is bytes:
+            self._consumed.append((slot.file_index, slot.chunk, slot.offset))
+
+    def locate(self, records: Sequence[object]) -> list[tuple[str, int] | None]:
+        """(path, byte offset) of each of ``records`` (the very objects handed out), or None
+        for one no longer in the recent chunks. Only for error messages: it scans the chunks."""
+        found: dict[int, tuple[str, int]] = {}
+        current = [(s.file_index, s.chunk[: s.pos], s.offset) for s in self._slots if s is not None]
+        for file_index, chunk, end in chain(self._consumed, current):
+            path = self._files[file_index]
+            for item in reversed(chunk):
+                if type(item) is bytes:
+                    end -= len(item) + FRAME_OVERHEAD
+                    found.setdefault(id(item), (path, end))
+        return [found.get(id(record)) for record in records]
 
     def close(self) -> None:
         """Stop every reader and join its thread. Idempotent."""

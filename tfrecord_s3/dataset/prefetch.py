@@ -73,6 +73,15 @@ def storage_counters(stream: object) -> tuple[int, int, int, int]:
     return (0, 0, 0, 0)
 
 
+def abort_storage(stream: object) -> None:
+    """Break the reads in progress on a storage stream that can (S3: its GETs), from any thread."""
+    for candidate in (stream, getattr(stream, "raw", None)):
+        abort = getattr(candidate, "abort", None)
+        if callable(abort):
+            abort()
+            return
+
+
 class FileFeed:
     """Reads ``path`` from ``start_offset`` in its own thread; the consumer calls :meth:`take`."""
 
@@ -98,6 +107,7 @@ class FileFeed:
         self._chunks: deque[tuple[list[Any], int]] = deque()
         self._bytes = 0
         self._closing = False
+        self._storage: Any = None  # the open storage stream, once the producer has it
         self.finished = False  # the producer has queued its last item
         self._thread = threading.Thread(target=self._run, name=f"tfrecord-s3 prefetch {path}", daemon=True)
         self._thread.start()
@@ -115,11 +125,15 @@ class FileFeed:
         return chunk
 
     def stop(self) -> None:
-        """Tell the producer to stop; it closes the file itself."""
+        """Tell the producer to stop, breaking a read in progress (a stalled GET waits for
+        no timeout); the producer closes the file itself."""
         with self._cond:
             self._closing = True
             self._chunks.clear()
             self._cond.notify_all()
+            storage = self._storage
+        if storage is not None:
+            abort_storage(storage)
 
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
@@ -163,6 +177,10 @@ class FileFeed:
                 max_decompression_ratio=options.max_decompression_ratio,
                 config=options.config,
             )
+            with self._cond:
+                self._storage = raw
+                if self._closing:  # stopped while opening: stop() could not abort it
+                    return
             frames = iter_frames(
                 stream,
                 path=self.path,

@@ -10,7 +10,7 @@ middle, so its readers all inflate it and keep every n-th record (with a warning
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,6 +19,7 @@ from ..records.framing import FRAME_OVERHEAD
 from ..records.reader import open_record_stream, open_records
 from ..records.resync import find_record_start
 from ..storage import filesystem
+from ..storage.base import not_a_file
 from .prefetch import ReadOptions
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ def plan(
             stacklevel=3,
         )
         out.extend(Assignment(path, stride=readers, phase=reader) for path in packed)
-    sizes = [filesystem.stat(p, config=config).length for p in plain]
+    sizes = [_file_size(p, config) for p in plain]
     total = sum(sizes)
     lo, hi = total * reader // readers, total * (reader + 1) // readers
     base = 0
@@ -73,6 +74,13 @@ def plan(
             out.append(Assignment(path, start, None if end >= size else end))
         base += size
     return out
+
+
+def _file_size(path: str, config: S3Config | None) -> int:
+    info = filesystem.stat(path, config=config)
+    if info.is_directory:  # a directory would silently count as an empty file
+        raise not_a_file(path, "a prefix (a directory)" if filesystem.is_s3(path) else "a directory")
+    return info.length
 
 
 def iter_assignment(part: Assignment, options: ReadOptions) -> Iterator[bytes]:
@@ -90,17 +98,9 @@ def iter_assignment(part: Assignment, options: ReadOptions) -> Iterator[bytes]:
             if index % part.stride == part.phase:
                 yield record
         return
-    start = part.start
-    if start > 0:
-        raw, _ = open_record_stream(part.path, "", config=options.config)
-        try:
-            end = part.end if part.end is not None else filesystem.stat(part.path, config=options.config).length
-            found = find_record_start(raw, start, end, max_record_bytes=options.max_record_bytes)
-        finally:
-            raw.close()
-        if found is None:
-            return  # no record starts in this range: the previous reader has them all
-        start = found
+    start = _first_record(part, options)
+    if start is None:
+        return  # no record starts in this range: the previous reader has them all
     offset = start
     for record in open_records(
         part.path,
@@ -114,3 +114,49 @@ def iter_assignment(part: Assignment, options: ReadOptions) -> Iterator[bytes]:
             return
         yield record
         offset += len(record) + FRAME_OVERHEAD
+
+
+def _first_record(part: Assignment, options: ReadOptions) -> int | None:
+    """Where the first record of a byte-range part starts; None when none starts in it."""
+    if part.start == 0:
+        return 0
+    raw, _ = open_record_stream(part.path, "", config=options.config)
+    try:
+        end = part.end if part.end is not None else filesystem.stat(part.path, config=options.config).length
+        return find_record_start(raw, part.start, end, max_record_bytes=options.max_record_bytes)
+    finally:
+        raw.close()
+
+
+def locate_in_parts(
+    parts: Sequence[Assignment], options: ReadOptions, records: Sequence[object]
+) -> list[tuple[str, int] | None]:
+    """(path, byte offset) of each of ``records``, found by reading ``parts`` again (in the
+    order given) until all are found: only to name a record in an error, never on the way.
+    Offsets in a compressed file count uncompressed bytes, as record errors do."""
+    wanted: dict[object, list[int]] = {}
+    for index, record in enumerate(records):
+        wanted.setdefault(bytes(record) if isinstance(record, (bytearray, memoryview)) else record, []).append(index)
+    found: list[tuple[str, int] | None] = [None] * len(records)
+    for part in parts:
+        start = 0 if part.stride > 1 else _first_record(part, options)
+        if start is None:
+            continue
+        offset = start
+        for record in open_records(
+            part.path,
+            options.compression_type if part.stride > 1 else "",
+            verify_crc=False,
+            max_record_bytes=options.max_record_bytes,
+            max_decompression_ratio=options.max_decompression_ratio,
+            start_offset=start,
+            config=options.config,
+        ):
+            if part.end is not None and offset >= part.end:
+                break
+            for index in wanted.pop(record, ()):
+                found[index] = (part.path, offset)
+            if not wanted:
+                return found
+            offset += len(record) + FRAME_OVERHEAD
+    return found

@@ -1,8 +1,10 @@
 """The live iterators behind each lazy transformation, each able to report its position.
 
 Every stage is an iterator with ``state() -> dict`` (enough to resume right after the last
-element it returned) and ``close()``. Stages pull from their parent synchronously, so a
-parent's state taken between two outputs of its child is exactly what the child consumed.
+element it returned) and ``close()``. Stages here pull from their parent synchronously, so a
+parent's state taken between two outputs of its child is exactly what the child consumed;
+a stage that holds elements back (a shuffle buffer, an unbatched batch, the inputs in flight
+of a parallel map) saves them in its own state, to hand them out first on resume.
 """
 
 from __future__ import annotations
@@ -10,8 +12,6 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
-
-import numpy as np
 
 from ..errors import ConfigError
 
@@ -30,7 +30,7 @@ Opener = Callable[[dict[str, Any] | None, int], Stage]
 """Opens a parent stage from a saved state (or None) for a given repetition (epoch)."""
 
 
-class _Child:
+class Child:
     """A stage over one parent stage."""
 
     kind = "stage"
@@ -38,7 +38,7 @@ class _Child:
     def __init__(self, parent: Stage) -> None:
         self._parent = parent
 
-    def __iter__(self) -> _Child:
+    def __iter__(self) -> Child:
         return self
 
     def __next__(self) -> Any:
@@ -59,18 +59,52 @@ def check_kind(state: dict[str, Any], kind: str) -> None:
         raise ConfigError(f"load_state_dict: expected a {kind!r} stage in the state, found {state.get('kind')!r}")
 
 
-class MapStage(_Child):
+def call(fn: Callable[..., Any], element: Any) -> Any:
+    """``fn(element)``, or ``fn(*element)`` for a tuple, as tf.data calls ``map`` functions."""
+    if type(element) is tuple:
+        return fn(*element)
+    return fn(element)
+
+
+class MapStage(Child):
+    """``fn`` on each element, inline. Inputs a parallel map had in flight (``pending`` in a
+    state it saved) come first."""
+
     kind = "map"
 
-    def __init__(self, parent: Stage, fn: Callable[[Any], Any]) -> None:
+    def __init__(self, parent: Stage, fn: Callable[[Any], Any], state: dict[str, Any] | None = None) -> None:
         super().__init__(parent)
         self._fn = fn
+        self._pending = list((state or {}).get("pending", ()))
 
     def __next__(self) -> Any:
+        if self._pending:
+            result = self._fn(self._pending[0])
+            del self._pending[0]
+            return result
         return self._fn(next(self._parent))
 
+    def _own_state(self) -> dict[str, Any]:
+        return {"pending": list(self._pending)} if self._pending else {}
 
-class ShardStage(_Child):
+
+class FilterStage(Child):
+    """Keeps the elements for which ``predicate`` is true (called as ``map`` calls ``fn``)."""
+
+    kind = "filter"
+
+    def __init__(self, parent: Stage, predicate: Callable[..., Any]) -> None:
+        super().__init__(parent)
+        self._predicate = predicate
+
+    def __next__(self) -> Any:
+        while True:
+            element = next(self._parent)
+            if call(self._predicate, element):
+                return element
+
+
+class ShardStage(Child):
     """Keeps elements ``index``, ``index + num_shards``, ... (TensorFlow's ``shard``)."""
 
     kind = "shard"
@@ -93,7 +127,9 @@ class ShardStage(_Child):
         return {"seen": self._seen}
 
 
-class TakeStage(_Child):
+class TakeStage(Child):
+    """The first ``count`` elements; all of them when ``count`` is negative (-1), as in TF."""
+
     kind = "take"
 
     def __init__(self, parent: Stage, count: int, state: dict[str, Any] | None) -> None:
@@ -101,7 +137,9 @@ class TakeStage(_Child):
         self._left = int(state["left"]) if state else count
 
     def __next__(self) -> Any:
-        if self._left <= 0:
+        if self._left < 0:
+            return next(self._parent)
+        if self._left == 0:
             self.close()
             raise StopIteration
         element = next(self._parent)
@@ -112,7 +150,9 @@ class TakeStage(_Child):
         return {"left": self._left}
 
 
-class SkipStage(_Child):
+class SkipStage(Child):
+    """All but the first ``count`` elements; none when ``count`` is negative (-1), as in TF."""
+
     kind = "skip"
 
     def __init__(self, parent: Stage, count: int, state: dict[str, Any] | None) -> None:
@@ -120,6 +160,10 @@ class SkipStage(_Child):
         self._to_skip = int(state["to_skip"]) if state else count
 
     def __next__(self) -> Any:
+        if self._to_skip < 0:
+            for _ in self._parent:
+                pass
+            raise StopIteration
         while self._to_skip > 0:
             next(self._parent)
             self._to_skip -= 1
@@ -129,108 +173,90 @@ class SkipStage(_Child):
         return {"to_skip": self._to_skip}
 
 
-class ShuffleStage(_Child):
-    """A shuffle buffer as TensorFlow's: fill it, then emit a random element and refill.
+class ShuffleBuffer:
+    """A shuffle buffer as TensorFlow's: fill it to ``size``, then hand out a random element
+    and refill. ``rng`` is a ``random.Random`` of the caller's (never the global state)."""
 
-    The generator is ``random.Random`` seeded from (seed, epoch): reproducible, never the
-    global random state. Its state, and the buffered elements, are part of ``state()``.
+    def __init__(self, size: int, rng: random.Random, items: list[Any] | None = None) -> None:
+        self.size = size
+        self.rng = rng
+        self.items: list[Any] = [] if items is None else items
+        self.exhausted = False
+
+    def next_from(self, source: Iterator[Any]) -> Any:
+        """The next shuffled element, pulling from ``source`` to keep the buffer full."""
+        items = self.items
+        while not self.exhausted and len(items) < self.size:
+            try:
+                items.append(next(source))
+            except StopIteration:
+                self.exhausted = True
+        if not items:
+            raise StopIteration
+        i = self.rng.randrange(len(items))
+        element = items[i]
+        items[i] = items[-1]
+        items.pop()
+        return element
+
+
+def shuffled(source: Iterator[Any], size: int, rng: random.Random) -> Iterator[Any]:
+    """``source`` through a :class:`ShuffleBuffer` of ``size`` elements."""
+    buffer = ShuffleBuffer(size, rng)
+    while True:
+        try:
+            element = buffer.next_from(source)
+        except StopIteration:
+            return
+        yield element
+
+
+class ShuffleStage(Child):
+    """A :class:`ShuffleBuffer` whose generator is seeded from ``(seed, draw)``: the ``draw``-th
+    opening of the same shuffle (a new iteration, a new repetition) reshuffles, reproducibly.
+    The generator's state, the draw and the buffered elements are part of ``state()``.
     """
 
     kind = "shuffle"
 
-    def __init__(self, parent: Stage, buffer_size: int, seed: int, epoch: int, state: dict[str, Any] | None) -> None:
+    def __init__(self, parent: Stage, buffer_size: int, seed: int, draw: int, state: dict[str, Any] | None) -> None:
         super().__init__(parent)
-        self._size = buffer_size
-        self._rng = random.Random(f"{seed}:{epoch}")
-        self._buffer: list[Any] = []
-        self._exhausted = False
+        self.draw = int(state.get("draw", draw)) if state else draw
+        self._buffer = ShuffleBuffer(buffer_size, random.Random(f"{seed}:{self.draw}"))
         if state:
-            self._buffer = list(state["buffer"])
-            self._exhausted = bool(state["exhausted"])
-            self._rng.setstate(_to_rng_state(state["rng"]))
+            self._buffer.items = list(state["buffer"])
+            self._buffer.exhausted = bool(state["exhausted"])
+            self._buffer.rng.setstate(to_rng_state(state["rng"]))
 
     def __next__(self) -> Any:
-        buffer = self._buffer
-        while not self._exhausted and len(buffer) < self._size:
-            try:
-                buffer.append(next(self._parent))
-            except StopIteration:
-                self._exhausted = True
-        if not buffer:
-            raise StopIteration
-        i = self._rng.randrange(len(buffer))
-        element = buffer[i]
-        buffer[i] = buffer[-1]
-        buffer.pop()
-        return element
+        return self._buffer.next_from(self._parent)
 
     def _own_state(self) -> dict[str, Any]:
         return {
-            "buffer": list(self._buffer),
-            "exhausted": self._exhausted,
-            "rng": _from_rng_state(self._rng.getstate()),
+            "buffer": list(self._buffer.items),
+            "exhausted": self._buffer.exhausted,
+            "rng": from_rng_state(self._buffer.rng.getstate()),
+            "draw": self.draw,
         }
 
 
-def _from_rng_state(state: Any) -> list[Any]:
+def from_rng_state(state: Any) -> list[Any]:
+    """``random.Random.getstate()`` as plain lists (a state dict stays plain data)."""
     version, internal, gauss = state
     return [version, list(internal), gauss]
 
 
-def _to_rng_state(state: list[Any]) -> Any:
+def to_rng_state(state: list[Any]) -> Any:
+    """The inverse of :func:`from_rng_state`."""
     version, internal, gauss = state
     return (version, tuple(internal), gauss)
 
 
-class BatchStage(_Child):
-    """Groups ``size`` elements: bytes -> list, arrays -> stacked array, dicts -> dict of stacks."""
-
-    kind = "batch"
-
-    def __init__(self, parent: Stage, size: int, drop_remainder: bool) -> None:
-        super().__init__(parent)
-        self._size = size
-        self._drop = drop_remainder
-
-    def __next__(self) -> Any:
-        parent = self._parent
-        take_many = getattr(parent, "take_many", None)
-        if take_many is not None:
-            # Straight from the source: records sliced out of the prefetched chunks.
-            records: list[bytes] = take_many(self._size)
-            if not records or (self._drop and len(records) < self._size):
-                raise StopIteration
-            return records
-        items: list[Any] = []
-        append = items.append
-        try:
-            for _ in range(self._size):
-                append(next(parent))
-        except StopIteration:
-            if not items or (self._drop and len(items) < self._size):
-                raise
-        return stack(items)
-
-
-def stack(items: list[Any]) -> Any:
-    """Stack a batch of like elements the way a training loop wants them."""
-    first = items[0]
-    if isinstance(first, (bytes, str)):
-        return items
-    if isinstance(first, dict):
-        return {key: stack([item[key] for item in items]) for key in first}
-    if isinstance(first, tuple):
-        return tuple(stack([item[i] for item in items]) for i in range(len(first)))
-    if isinstance(first, (np.ndarray, np.generic, int, float)):
-        try:
-            return np.stack([np.asarray(item) for item in items])
-        except ValueError:
-            return items  # ragged rows stay a list
-    return items
-
-
 class RepeatStage:
-    """Re-opens its parent ``count`` times (forever when None); each pass is an epoch."""
+    """Re-opens its parent ``count`` times (forever when None); each pass is an epoch.
+
+    As in tf.data, repeating forever ends after a pass that gave nothing (an empty input
+    would otherwise spin)."""
 
     kind = "repeat"
 
@@ -238,9 +264,11 @@ class RepeatStage:
         self._open_parent = open_parent
         self._count = count
         self._done = 0
+        self._gave = False  # in the current pass
         parent_state = None
         if state:
             self._done = int(state["done"])
+            self._gave = bool(state.get("gave", True))
             parent_state = state["parent"]
         self._parent: Stage | None = None
         if count is None or self._done < count:
@@ -252,23 +280,55 @@ class RepeatStage:
     def __next__(self) -> Any:
         while self._parent is not None:
             try:
-                return next(self._parent)
+                element = next(self._parent)
             except StopIteration:
                 self._parent.close()
                 self._done += 1
-                if self._count is not None and self._done >= self._count:
+                if (self._count is None and not self._gave) or (self._count is not None and self._done >= self._count):
                     self._parent = None
                     break
+                self._gave = False
                 self._parent = self._open_parent(None, self._done)
+            else:
+                self._gave = True
+                return element
         raise StopIteration
 
     def state(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "done": self._done,
+            "gave": self._gave,
             "parent": None if self._parent is None else self._parent.state(),
         }
 
     def close(self) -> None:
         if self._parent is not None:
             self._parent.close()
+
+
+class RangeStage:
+    """``start, start + step, ...`` up to ``stop`` (excluded), as Python's ``range``."""
+
+    kind = "range"
+
+    def __init__(self, start: int, stop: int, step: int, state: dict[str, Any] | None) -> None:
+        self._stop = stop
+        self._step = step
+        self._next = int(state["next"]) if state else start
+
+    def __iter__(self) -> RangeStage:
+        return self
+
+    def __next__(self) -> int:
+        value = self._next
+        if (value >= self._stop) if self._step > 0 else (value <= self._stop):
+            raise StopIteration
+        self._next = value + self._step
+        return value
+
+    def state(self) -> dict[str, Any]:
+        return {"kind": self.kind, "next": self._next}
+
+    def close(self) -> None:
+        pass

@@ -82,6 +82,43 @@ def iter_frames(
     return loop(stream, path, verify_crc, max_record_bytes, start_offset, on_data_error)
 
 
+def frames_in(
+    buffer: bytes,
+    *,
+    path: str = "<buffer>",
+    verify_crc: bool = True,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    start_offset: int = 0,
+) -> list[bytes]:
+    """The records of ``buffer``, which must hold whole frames only (a byte range of a file
+    between two record boundaries, as an index gives). Checks and errors as :func:`iter_frames`
+    (offsets from ``start_offset``), without its stream machinery: one kernel call."""
+    if not native_available():
+        return list(
+            iter_frames(
+                io.BytesIO(buffer),
+                path=path,
+                verify_crc=verify_crc,
+                max_record_bytes=max_record_bytes,
+                start_offset=start_offset,
+            )
+        )
+    records, end, status, length = _native.scan(buffer, 0, len(buffer), verify_crc, max_record_bytes)
+    offset = start_offset + end
+    if status == _native.NEED_MORE:
+        have = len(buffer) - end
+        if not have:
+            return records
+        if have < HEADER_BYTES:
+            raise _truncated(path, offset, f"{have} bytes where a 12-byte record header should be")
+        raise _truncated(path, offset, _cut_detail(length, have - HEADER_BYTES))
+    if status == _native.DATA_CRC:
+        raise _data_crc_error(path, offset)
+    if status == _native.LENGTH_CRC:
+        raise _corrupt(path, offset, "length", "length CRC mismatch")
+    raise _too_large(path, offset, length, max_record_bytes)
+
+
 def _iter_frames_python(
     stream: BinaryIO,
     path: str,
@@ -114,7 +151,7 @@ def _iter_frames_python(
             if verify_crc:
                 c = crc(header[:8])
                 if ((c >> 15 | c << 17) + delta) & u32 != stored:
-                    raise _corrupt(path, offset, "length", "length CRC mismatch")
+                    raise _length_crc_error(path, offset, header)
             if length > cap:
                 raise _too_large(path, offset, length, cap)
             if length <= small:
@@ -243,7 +280,7 @@ def _iter_frames_native(
                 pos += FRAME_OVERHEAD + length
                 continue
             if status == _native.LENGTH_CRC:
-                raise _corrupt(path, offset, "length", "length CRC mismatch")
+                raise _length_crc_error(path, offset, bytes(view[pos : pos + HEADER_BYTES]))
             raise _too_large(path, offset, length, cap)
     except StreamDamage as exc:
         raise _damaged(path, offset, exc) from None
@@ -339,6 +376,32 @@ def _damaged(path: str, offset: int, exc: StreamDamage) -> CorruptRecordError | 
     if exc.kind == "truncated":
         return TruncatedRecordError(message, path=path, offset=offset)
     return CorruptRecordError(message, path=path, offset=offset, part="stream")
+
+
+# What a compressed file starts with, when it is read as plain TFRecord by mistake: the
+# gzip magic, or a zlib header (deflate, 32 KiB window, each of the four levels' FLEVEL).
+_COMPRESSED_STARTS = (
+    (b"\x1f\x8b", "GZIP", ".gz or .gzip"),
+    (b"\x78\x01", "ZLIB", ".zz or .zlib"),
+    (b"\x78\x5e", "ZLIB", ".zz or .zlib"),
+    (b"\x78\x9c", "ZLIB", ".zz or .zlib"),
+    (b"\x78\xda", "ZLIB", ".zz or .zlib"),
+)
+
+
+def _length_crc_error(path: str, offset: int, header: bytes) -> CorruptRecordError:
+    """A bad header; at byte 0 with a gzip/zlib header instead, say what the file is."""
+    detail = "length CRC mismatch"
+    if offset == 0:
+        for magic, kind, suffix in _COMPRESSED_STARTS:
+            if header.startswith(magic):
+                detail += (
+                    f": the file starts with a {kind.lower()} header ({magic.hex(' ')}), so it looks "
+                    f'{kind}-compressed; read it with compression_type="{kind}" '
+                    f'(or "auto" when its name ends in {suffix})'
+                )
+                break
+    return _corrupt(path, offset, "length", detail)
 
 
 def _corrupt(path: str, offset: int, part: str, detail: str) -> CorruptRecordError:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from ..errors import ConfigError
+
 
 @dataclass(frozen=True)
 class FileStatistics:
@@ -31,3 +33,12 @@ class RangeReader(Protocol):
     def path(self) -> str: ...
 
     def read_range(self, start: int, end: int) -> bytes: ...
+
+
+def not_a_file(path: str, what: str) -> ConfigError:
+    """A directory (or S3 bucket / prefix, ``what`` says which) given where a file is expected."""
+    pattern = path.rstrip("/") + "/*"
+    return ConfigError(
+        f"{path} is {what}, not a file: to read the files in it, pass a glob such as {pattern!r}"
+        f" (or {pattern + '.tfrecord'!r})"
+    )

@@ -22,7 +22,7 @@ import boto3
 import botocore.session
 from botocore.config import Config as BotoConfig
 
-from ..config import S3Config
+from ..config import S3Config, check_profile
 
 __all__ = ["ClientHook", "Role", "add_client_hook", "clear_client_cache", "get_client", "refresh_credentials"]
 
@@ -125,6 +125,7 @@ def _session() -> Any:
     global _shared_session, _loader
     if _shared_session is None:
         core = botocore.session.get_session()
+        check_profile(core)  # before anything reads the (missing) profile's settings
         # The loader caches the parsed service models; keep it even when the cache is
         # cleared (only credentials and settings need re-reading then).
         if _loader is None:

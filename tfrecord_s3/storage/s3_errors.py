@@ -12,19 +12,21 @@ import enum
 import http.client
 import ssl
 from typing import Any
+from urllib.parse import urlsplit
 
 import botocore.exceptions as bce
 import urllib3.exceptions as u3e
 
 from ..errors import (
     AccessDeniedError,
+    ConfigError,
     ObjectChangedError,
     ObjectNotFoundError,
     ResponseError,
     StorageError,
 )
 
-__all__ = ["Fault", "ShortBodyError", "classify", "error_code", "http_status", "translate"]
+__all__ = ["Fault", "ShortBodyError", "classify", "connection_detail", "error_code", "http_status", "translate"]
 
 
 class Fault(enum.Enum):
@@ -86,6 +88,108 @@ _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
 )
 
 
+# Connection-level failures (no HTTP reply): what happened, in our words; botocore's own
+# fields (the endpoint URL, the OS error) add the detail. First match wins.
+_CHECK_ENDPOINT = "check that a server listens there, and S3_ENDPOINT (HOST:PORT) and S3_USE_HTTPS"
+_CONNECTION_FAULTS: tuple[tuple[type[BaseException], str, str], ...] = (
+    (bce.ConnectTimeoutError, "connecting timed out", _CHECK_ENDPOINT + " (or raise S3_CONNECT_TIMEOUT_MSEC)"),
+    (bce.ProxyConnectionError, "cannot connect to the proxy", "check HTTPS_PROXY / HTTP_PROXY"),
+    (bce.EndpointConnectionError, "cannot connect", _CHECK_ENDPOINT),
+    (bce.ReadTimeoutError, "no reply within the read timeout", "raise S3_REQUEST_TIMEOUT_MSEC if the server is slow"),
+    (bce.ConnectionClosedError, "the server closed the connection before replying", ""),
+)
+# OpenSSL reason codes of a TLS handshake answered by something that is not TLS at all
+# (a plain-HTTP server replying "400 Bad Request" to the ClientHello).
+_NOT_TLS_REASONS = frozenset(
+    {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "HTTP_REQUEST", "UNKNOWN_PROTOCOL", "PACKET_LENGTH_TOO_LONG"}
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _nested(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it wraps (causes, botocore's ``error``, urllib3's
+    ``reason``), outermost first."""
+    out: list[BaseException] = []
+    todo: list[Any] = [exc]
+    while todo and len(out) < 16:
+        item = todo.pop(0)
+        if not isinstance(item, BaseException) or any(item is seen for seen in out):
+            continue
+        out.append(item)
+        kwargs = getattr(item, "kwargs", None)
+        todo += [item.__cause__, item.__context__, getattr(item, "reason", None), *item.args]
+        if isinstance(kwargs, dict):
+            todo += list(kwargs.values())
+    return out
+
+
+def _origin(exc: BaseException) -> tuple[str, int | None] | None:
+    """(``scheme://host:port``, the port when the URL gave none and the default was used) of
+    the URL botocore names: never its path, query or user info."""
+    kwargs = getattr(exc, "kwargs", None)
+    url = (kwargs.get("endpoint_url") or kwargs.get("proxy_url")) if isinstance(kwargs, dict) else None
+    if not isinstance(url, str):
+        return None
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if not host:
+        return None
+    host = f"[{host}]" if ":" in host else host
+    default = _DEFAULT_PORTS.get(parts.scheme) if port is None else None
+    shown = port if port is not None else default
+    return (f"{parts.scheme}://{host}" + (f":{shown}" if shown is not None else ""), default)
+
+
+def _os_reason(exc: BaseException) -> str | None:
+    # strerror is the C library's text for the errno ("Connection refused"), never the peer's.
+    for inner in _nested(exc):
+        if isinstance(inner, OSError) and isinstance(inner.strerror, str) and inner.strerror:
+            return inner.strerror
+    return None
+
+
+def connection_detail(exc: BaseException) -> str | None:
+    """What a connection-level failure was, with the endpoint, the OS's reason and what to
+    check; None for anything else. Safe to show: built from botocore's fields (the URL
+    reduced to scheme, host and port), never from message text."""
+    if isinstance(exc, bce.SSLError):
+        return _tls_detail(exc)
+    for kind, what, check in _CONNECTION_FAULTS:
+        if isinstance(exc, kind):
+            origin = _origin(exc)
+            notes = [note for note in (_os_reason(exc),) if note]
+            if origin is not None and origin[1] is not None:
+                notes.append(f"the URL has no port, so the default {origin[1]} was used")
+            detail = what if origin is None else f"{what} to {origin[0]}"
+            if notes:
+                detail += f" ({'; '.join(notes)})"
+            return f"{detail}: {check}" if check else detail
+    return None
+
+
+def _tls_detail(exc: BaseException) -> str:
+    found = _origin(exc)
+    origin = found[0] if found is not None else "the endpoint"
+    for inner in _nested(exc):
+        if isinstance(inner, ssl.SSLCertVerificationError):
+            why = f" ({inner.verify_message})" if inner.verify_message else ""
+            return (
+                f"the TLS certificate of {origin} did not verify{why}: set S3_CA_FILE to the CA bundle "
+                "that signed it (S3_VERIFY_SSL=0 skips the check)"
+            )
+        if isinstance(inner, ssl.SSLError) and getattr(inner, "reason", None) in _NOT_TLS_REASONS:
+            return (
+                f"{origin} does not speak TLS (it answered the TLS handshake with something else, "
+                "likely plain HTTP): set S3_USE_HTTPS=0, or give S3_ENDPOINT as an http:// URL"
+            )
+        if isinstance(inner, ssl.SSLError) and getattr(inner, "reason", None):
+            return f"the TLS handshake with {origin} failed ({inner.reason})"
+    return f"the TLS handshake with {origin} failed"
+
+
 def error_code(exc: bce.ClientError) -> str:
     response: dict[str, Any] = dict(exc.response)
     error = response.get("Error") or {}
@@ -122,10 +226,13 @@ def classify(exc: BaseException) -> Fault:
     return Fault.FATAL
 
 
-def translate(exc: BaseException, path: str, operation: str, offset: int | None = None) -> StorageError:
+def translate(
+    exc: BaseException, path: str, operation: str, offset: int | None = None
+) -> StorageError | ConfigError:
     """Our error for ``exc`` (the caller raises it ``from exc``); ``offset``: the first byte
-    of the object not delivered, named in the message."""
-    if isinstance(exc, StorageError):
+    of the object not delivered, named in the message. Ours pass through unchanged (a
+    ConfigError from creating the client, e.g. an unknown AWS_PROFILE)."""
+    if isinstance(exc, (StorageError, ConfigError)):
         return exc
     at = f" at byte {offset}" if offset is not None else ""
     if isinstance(exc, bce.ClientError):
@@ -151,6 +258,5 @@ def translate(exc: BaseException, path: str, operation: str, offset: int | None 
             path=path,
             operation=operation,
         )
-    if isinstance(exc, bce.SSLError):
-        return StorageError(f"{operation} {path}{at}: TLS verification failed", path=path, operation=operation)
-    return StorageError(f"{operation} {path}{at}: {type(exc).__name__}", path=path, operation=operation)
+    detail = connection_detail(exc) or type(exc).__name__
+    return StorageError(f"{operation} {path}{at}: {detail}", path=path, operation=operation)

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, cast
 
 from ..config import S3Config
 from ..errors import ConfigError, ObjectNotFoundError
-from .base import FileStatistics
+from .base import FileStatistics, not_a_file
 from .retry import RetryPolicy
 from .s3_client import get_client
 from .s3_errors import translate
@@ -48,7 +48,17 @@ def open_s3_stream(path: str, *, config: S3Config | None = None, **stream_option
     """
     config = config if config is not None else S3Config.from_env()
     location = S3Path.parse(path)
-    reader = S3RangeReader(location, config)
+    if not location.key:
+        raise not_a_file(path, "a bucket")
+    if location.key.endswith("/"):
+        raise not_a_file(path, "a prefix (a directory)")
+    try:
+        reader = S3RangeReader(location, config)
+    except ObjectNotFoundError as missing:
+        # S3 has no directories: a key that is not there may be a prefix, as `ls` shows it.
+        if _has_objects_under(location.child(location.key + "/"), config):
+            raise not_a_file(path, "a prefix (a directory)") from missing
+        raise
     options: dict[str, Any] = {
         "block_size": config.block_size,
         "read_ahead": config.read_ahead,

@@ -29,7 +29,7 @@ from typing import Protocol, runtime_checkable
 from ..errors import ResponseError, RetriesExhaustedError, StorageError
 from .base import RangeReader
 from .retry import Backoff, RetryPolicy
-from .s3_errors import Fault, ShortBodyError, classify, translate
+from .s3_errors import Fault, ShortBodyError, classify, connection_detail, translate
 
 __all__ = ["DEFAULT_BLOCK_SIZE", "BlockStream", "IntoRangeReader", "StreamCounters", "StreamingRangeReader"]
 
@@ -45,7 +45,7 @@ def _describe(exc: BaseException) -> str:
         code = (response.get("Error") or {}).get("Code", "")
         status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode", "")
         return f"{type(exc).__name__} {code} (HTTP {status})"
-    return type(exc).__name__
+    return connection_detail(exc) or type(exc).__name__
 
 
 @runtime_checkable
@@ -227,13 +227,18 @@ class BlockStream(io.RawIOBase):
             self._pos += len(block) - inner
         return b"".join(parts)
 
-    def close(self) -> None:
-        if self.closed:
-            return
+    def abort(self) -> None:
+        """From any thread: end every fetch in progress now (a stalled GET included) and
+        make further reads fail; the thread that owns the stream still calls ``close()``."""
         self._cancel.set()
         abort = getattr(self._reader, "abort", None)
         if abort is not None:
-            abort()  # unblock a GET stalled in recv(), so the join below is prompt
+            abort()  # unblock a GET stalled in recv()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.abort()  # so the join below is prompt
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)

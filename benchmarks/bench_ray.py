@@ -1,0 +1,118 @@
+"""Ray layer: ``tfrecord_s3.ray.read_tfrecords`` against Ray Data's own
+``ray.data.read_tfrecords`` (TensorFlow default path) on the same local shards of ~1 KB
+Examples: records/s of ``ds.count()`` and of a full ``ds.iter_batches()``, each on a local
+Ray with 2 CPUs, schema inferred by both (neither is given one), CRCs checked by ours only.
+
+    python -m benchmarks.bench_ray [--quick] [--repeats N]
+
+Ray's path runs in the venv ``RAY_TF_VENV`` (ray[data] + tensorflow-cpu). Its tfx-bsl path is
+gone (ray-project/ray#63245: tfx-bsl caps pyarrow < 11, Ray needs >= 17), so no second peer row.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from ._common import RAY_TF_VENV, Results, Settings, Target, alternate, collect_peer, own_versions, parse_settings
+from ._data import RecordFile, example_shards
+from ._ours import Missing, piece
+from .peers._common import Measurement, Plan, measure_interleaved
+
+SHARDS = 8
+NUM_CPUS = 2
+TARGET = 5.0  # x Ray's default (TensorFlow) path
+
+
+def _ours(files: list[RecordFile]) -> list[Plan]:
+    (read_tfrecords,) = piece("tfrecord_s3.ray", "read_tfrecords")
+    paths = [str(f.path) for f in files]
+    expected = sum(f.records for f in files)
+    size = sum(f.bytes for f in files)
+    scenario = f"{SHARDS} local shards"
+
+    def checked(records: int) -> tuple[int, int]:
+        if records != expected:
+            raise RuntimeError(f"ours read {records} records, expected {expected}")
+        return records, size
+
+    def count() -> tuple[int, int]:
+        return checked(int(read_tfrecords(paths).count()))
+
+    def iterate() -> tuple[int, int]:
+        records = 0
+        for batch in read_tfrecords(paths).iter_batches():
+            records += len(next(iter(batch.values())))
+        return checked(records)
+
+    return [("ours read_tfrecords count()", scenario, count), ("ours read_tfrecords iter_batches()", scenario, iterate)]
+
+
+def _side(plans: list[Plan]) -> Callable[[int], list[tuple[str, Measurement]]]:
+    def ours(repeats: int) -> list[tuple[str, Measurement]]:
+        # A Ray of our own per round, shut down before the peer's Ray starts.
+        import ray
+
+        ray.init(num_cpus=NUM_CPUS, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        try:
+            plans[0][2]()  # warm-up: worker processes start, import the package
+            return [("ours", m) for m in measure_interleaved(plans, repeats, track_memory=False)]
+        finally:
+            ray.shutdown()
+
+    return ours
+
+
+def run(settings: Settings) -> Results:
+    results = Results("ray", settings)
+    results.versions.update(own_versions())
+    for package in ("ray", "pyarrow"):
+        try:
+            results.versions[package] = md.version(package)
+        except md.PackageNotFoundError:
+            pass
+    # Small: Ray's own path decodes well under 1000 records/s per core (one peer call must fit
+    # PEER_TIMEOUT on a busy machine).
+    files = example_shards(8, SHARDS)
+    total = sum(f.bytes for f in files)
+    print(f"  [ray] {SHARDS} shards, {sum(f.records for f in files):,} records, {total / 1e6:.0f} MB", flush=True)
+    sides: list[Callable[[int], list[tuple[str, Measurement]]]] = []
+    try:
+        sides.append(_side(_ours(files)))
+    except Missing as exc:
+        results.note(f"skipped ours: {exc}")
+    peer_args: dict[str, Any] = {
+        "paths": [str(f.path) for f in files],
+        "bytes": total,
+        "records": sum(f.records for f in files),
+        "num_cpus": NUM_CPUS,
+    }
+    sides.append(lambda n: collect_peer(results, RAY_TF_VENV, "ray_tf", {**peer_args, "repeats": n}))
+    alternate(results, sides)
+    for what in ("count()", "iter_batches()"):
+        ours = results.find(f"ours read_tfrecords {what}")
+        peer = results.find(f"ray.data.read_tfrecords (TF) {what}")
+        results.target(
+            Target(
+                f"Ray Data {what}, {SHARDS} local shards",
+                ours.records_per_s if ours else None,
+                peer.records_per_s if peer else None,
+                "rec/s",
+                TARGET,
+                baseline_name="ray.data.read_tfrecords (TF)",
+            )
+        )
+    results.write()
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    run(parse_settings(__doc__ or "", argv))
+
+
+if __name__ == "__main__":
+    main()
