@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -185,7 +186,10 @@ def s3_counter(s3_env: S3Env) -> Iterator[HttpCounter]:
 def tf_python() -> Path:
     """A python executable where TensorFlow 2.16 and this clone's tfrecord_s3 both import; run
     it with ``tensorflow_env.subprocess_env()``. Built on first use under .ci-venvs/ (or
-    ``$TFR_TEST_TF_PYTHON``); skips, saying why, only when pip cannot install TensorFlow."""
+    ``$TFR_TEST_TF_PYTHON``); skips, saying why, only when pip cannot install TensorFlow, or
+    when ``$TFR_TEST_SKIP_TENSORFLOW`` is set (.ci/run's side venvs: they test other things)."""
+    if os.environ.get("TFR_TEST_SKIP_TENSORFLOW"):
+        pytest.skip("TFR_TEST_SKIP_TENSORFLOW is set: the TensorFlow tests run in the main test run")
     try:
         return tensorflow_env.tensorflow_python()
     except tensorflow_env.TensorFlowUnavailable as exc:
