@@ -7,11 +7,15 @@
 ``s3_env``       (function)  TensorFlow's S3 variables set with monkeypatch to point at that
                              server, no ~/.aws leakage, a fresh bucket; yields :class:`S3Env`
 ``s3_counter``   (function)  an :class:`HttpCounter` of the HTTP requests our clients send
+``tf_python``    (session)   ``Path`` of a python with TensorFlow 2.16 and this clone's
+                             tfrecord_s3 importable (see tests/tensorflow_env.py); skips when
+                             TensorFlow cannot be installed here
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -22,11 +26,17 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from hypothesis import settings
 from moto.server import ThreadedMotoServer
 
+from tests import tensorflow_env
 from tests.servers.base import S3Server, ServerUnavailable
 from tests.servers.pool import ServerPool, skip_unlisted, summary_lines
 from tfrecord_s3.storage import s3_client
+
+# `pytest --hypothesis-profile=no-deadline` (.ci/run's side venvs): on a loaded 2-core machine
+# an example's first run (imports, warm caches) can miss the 200 ms deadline at random.
+settings.register_profile("no-deadline", deadline=None)
 
 FAKE_KEY_ID = "AKIAFAKEFAKEFAKEFAKE"
 FAKE_SECRET = "fake/secret+never+printed/0123456789abcd"
@@ -222,3 +232,17 @@ def s3_counter(s3_env: S3Env) -> Iterator[HttpCounter]:
     finally:
         remove()
         s3_client.clear_client_cache()
+
+
+@pytest.fixture(scope="session")
+def tf_python() -> Path:
+    """A python executable where TensorFlow 2.16 and this clone's tfrecord_s3 both import; run
+    it with ``tensorflow_env.subprocess_env()``. Built on first use under .ci-venvs/ (or
+    ``$TFR_TEST_TF_PYTHON``); skips, saying why, only when pip cannot install TensorFlow, or
+    when ``$TFR_TEST_SKIP_TENSORFLOW`` is set (.ci/run's side venvs: they test other things)."""
+    if os.environ.get("TFR_TEST_SKIP_TENSORFLOW"):
+        pytest.skip("TFR_TEST_SKIP_TENSORFLOW is set: the TensorFlow tests run in the main test run")
+    try:
+        return tensorflow_env.tensorflow_python()
+    except tensorflow_env.TensorFlowUnavailable as exc:
+        pytest.skip(f"TensorFlow 2.16 cannot be installed here: {exc}")

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tfrecord_s3 as tfr
-from tfrecord_s3.proto import Example
+from tfrecord_s3.proto import Example, Features
 
 int64s = st.lists(st.integers(min_value=-(2**63), max_value=2**63 - 1), min_size=1, max_size=6)
 floats = st.lists(st.floats(width=32, allow_nan=False), min_size=1, max_size=6)
@@ -17,18 +17,39 @@ values = st.one_of(int64s, floats, blobs)
 
 
 def protobuf_bytes(features: dict[str, object]) -> bytes:
-    example = Example()
-    example.features.SetInParent()
-    for key, value in features.items():
-        feature = example.features.feature[key]
-        items = list(value)  # type: ignore[call-overload]
+    """What TensorFlow's C++ deterministic serialization writes: map entries in byte order of
+    their keys, each entry as protobuf writes it. (Python protobuf's upb backend orders a key
+    after every key it is a prefix of, "00" before "0", so its whole-message output is no
+    reference for such keys; that is upb's order, on 4.25 as on 7.x.)"""
+    entries = []
+    for key in sorted(features, key=str.encode):
+        one = Features()
+        feature = one.feature[key]
+        items = list(features[key])  # type: ignore[call-overload]
         if isinstance(items[0], bytes):
             feature.bytes_list.value.extend(items)
         elif isinstance(items[0], float):
             feature.float_list.value.extend(items)
         else:
             feature.int64_list.value.extend(items)
-    return example.SerializeToString(deterministic=True)
+        entries.append(one.SerializeToString())  # a Features of one entry is that entry's bytes
+    body = b"".join(entries)
+    # Example {1: Features}: the tag and the varint length of the Features.
+    length = bytearray()
+    size = len(body)
+    while size > 0x7F:
+        length.append(size & 0x7F | 0x80)
+        size >>= 7
+    length.append(size)
+    return b"\n" + bytes(length) + body
+
+
+def test_key_order_is_byte_order_like_tensorflows() -> None:
+    # A key that is a prefix of another comes first, as in C++ std::string order.
+    encoded = tfr.encode_example({"00": [1], "0": [2], "0a": [3]})
+    assert encoded == protobuf_bytes({"0": [2], "00": [1], "0a": [3]})
+    assert encoded.index(b"\n\x010") < encoded.index(b"\n\x0200") < encoded.index(b"\n\x020a")
+    assert Example.FromString(encoded).features.feature["00"].int64_list.value == [1]
 
 
 @given(features=st.dictionaries(st.text(min_size=1, max_size=8), values, max_size=5))

@@ -16,6 +16,7 @@ the oracle and the fallback (forced with ``TFRECORD_S3_PURE_PYTHON=1``).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from google.protobuf.message import DecodeError as ProtobufDecodeError
@@ -65,10 +66,32 @@ class UnparsableRecord(Exception):
         self.reason = reason
 
 
+def _parses_bytearray() -> bool:
+    """Whether ``FromString`` takes a bytearray: upb before protobuf 5.28 takes only bytes and
+    memoryview ("expected bytes, bytearray found"); a memoryview of it parses without a copy."""
+    try:
+        Example.FromString(bytearray())  # type: ignore[arg-type]
+    except TypeError:
+        return False
+    return True
+
+
+_PARSES_BYTEARRAY = _parses_bytearray()
+
+
+def _parseable(record: Buffer) -> Buffer:
+    """``record`` in a form every supported protobuf parses (see ``_parses_bytearray``)."""
+    return memoryview(record) if isinstance(record, bytearray) else record
+
+
+def _parse_example(record: Buffer) -> Any:
+    return Example.FromString(_parseable(record))  # type: ignore[arg-type]
+
+
 def parse_proto(parse: object, record: Buffer, index: int = 0) -> object:
     """``parse(record)`` (a generated ``FromString``) with failures as ``UnparsableRecord``."""
     try:
-        return parse(record)  # type: ignore[operator]
+        return parse(_parseable(record))  # type: ignore[operator]
     except PARSE_ERRORS as exc:
         raise UnparsableRecord(index, str(exc)) from exc
 
@@ -80,15 +103,14 @@ def gather_features(records: Sequence[Buffer], keys: Sequence[str]) -> list[list
     (canonical: packed lists, known fields first). Raises ``UnparsableRecord`` for a record
     that is not a serialized Example.
     """
-    from_string = Example.FromString
+    from_string: Callable[[Any], Any] = Example.FromString if _PARSES_BYTEARRAY else _parse_example
     serialize = Feature.SerializeToString
     empties = [EMPTY_FEATURE] * len(keys)
     try:
         # Per record the inner loop runs in C (map over the keys): map .get with a default
         # (indexing a protobuf map would insert the key), then serialize.
         rows = [
-            list(map(serialize, map(from_string(record).features.feature.get, keys, empties)))  # type: ignore[arg-type]
-            for record in records
+            list(map(serialize, map(from_string(record).features.feature.get, keys, empties))) for record in records
         ]
     except PARSE_ERRORS as exc:
         # The comprehension runs in order, so the first record protobuf rejects is this one.
@@ -102,7 +124,7 @@ def _first_unparsable(records: Sequence[Buffer], reason: str) -> UnparsableRecor
     """Which record failed (only called after one did): the first that protobuf rejects."""
     for index, record in enumerate(records):
         try:
-            Example.FromString(record)  # type: ignore[arg-type]
+            _parse_example(record)
         except PARSE_ERRORS:
             return UnparsableRecord(index, reason)
     return UnparsableRecord(0, reason)
