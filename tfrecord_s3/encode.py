@@ -1,8 +1,8 @@
 """Serialize ``tf.train.Example`` records from plain Python and numpy values, without protobuf.
 
 The wire format is small enough to write directly; its rules live in ``decode/wire.py`` (the
-Python reference). Floats and ints are packed, and keys are written in protobuf's deterministic
-map order (that of TensorFlow's Python protobuf), so equal inputs give equal bytes.
+Python reference). Floats and ints are packed, and keys are written in the byte order of their
+UTF-8 (protobuf's deterministic map order in TensorFlow's C++), so equal inputs give equal bytes.
 """
 
 from __future__ import annotations
@@ -65,28 +65,10 @@ def encode_feature(value: FeatureValue, *, name: str = "") -> bytes:
     raise ConfigError(f"feature {name!r}: cannot encode values of type {array.dtype}")
 
 
-class _MapOrder:
-    """Protobuf's deterministic order of map keys (upb, as TensorFlow's Python protobuf writes
-    them): by UTF-8 bytes, except that of two keys where one starts the other, the longer
-    comes first ("00" before "0")."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, key: str) -> None:
-        self.data = key.encode()
-
-    def __lt__(self, other: _MapOrder) -> bool:
-        common = min(len(self.data), len(other.data))
-        mine, theirs = self.data[:common], other.data[:common]
-        if mine != theirs:
-            return mine < theirs
-        return len(self.data) > len(other.data)
-
-
 def encode_example(features: Mapping[str, FeatureValue]) -> bytes:
-    """A serialized ``tf.train.Example`` with one Feature per key (keys in protobuf's deterministic order)."""
+    """A serialized ``tf.train.Example`` with one Feature per key (keys in byte order, as TensorFlow's C++)."""
     entries = b"".join(
         field(FEATURES, field(MAP_KEY, key.encode()) + field(MAP_VALUE, encode_feature(features[key], name=key)))
-        for key in sorted(features, key=_MapOrder)
+        for key in sorted(features, key=str.encode)
     )
     return field(FEATURES, entries)
