@@ -25,13 +25,12 @@ import numpy as np
 import pyarrow as pa
 
 from .decode import parse_example_batch
-from .decode._assemble import Location
+from .decode._assemble import Location, check_whole_rows
 from .decode.ragged import RaggedValues
 from .decode.specs import (
     BYTES,
     FLOAT32,
     INT64,
-    TF_NAME_OF_DTYPE,
     FeatureSpec,
     FixedLenFeature,
     FixedLenSequenceFeature,
@@ -172,15 +171,7 @@ def _sequence_column(key: str, spec: FixedLenSequenceFeature, ragged: RaggedValu
             f"feature {key!r}: FixedLenSequenceFeature in an Example requires allow_missing=True (as in TensorFlow)"
         )
     counts = ragged.row_lengths
-    uneven = np.flatnonzero(counts % spec.size)
-    if len(uneven):
-        index = int(uneven[0])
-        raise where.error(
-            index,
-            key,
-            f"Key: {key}, Index: {index}.  Number of {TF_NAME_OF_DTYPE[spec.dtype]} values is not a multiple "
-            f"of the row size.  Values size: {int(counts[index])} but row shape: [{','.join(map(str, spec.shape))}]",
-        )
+    check_whole_rows(key, spec, counts, where)
     values = ragged.values
     assert not isinstance(values, RaggedValues)
     rows = _flat(values, spec.dtype)

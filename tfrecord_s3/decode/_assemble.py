@@ -132,11 +132,9 @@ def _fixed(key: str, spec: FixedLenFeature, column: Column, batch_size: int, whe
     return out.reshape((batch_size, *spec.shape))
 
 
-def _fixed_sequence(
-    key: str, spec: FixedLenSequenceFeature, column: Column, batch_size: int, where: Location
-) -> np.ndarray:
-    check_kinds(key, spec.dtype, column, where)
-    counts = np.maximum(column.counts, 0)
+def check_whole_rows(key: str, spec: FixedLenSequenceFeature, counts: np.ndarray, where: Location) -> None:
+    """Raise (as TensorFlow words it) for the first record whose value count is not a whole
+    number of ``spec``'s rows."""
     uneven = np.flatnonzero(counts % spec.size)
     if len(uneven):
         index = int(uneven[0])
@@ -146,6 +144,14 @@ def _fixed_sequence(
             f"Key: {key}, Index: {index}.  Number of {TF_NAME_OF_DTYPE[spec.dtype]} values is not a multiple "
             f"of the row size.  Values size: {int(counts[index])} but row shape: {_shape_text(spec.shape)}",
         )
+
+
+def _fixed_sequence(
+    key: str, spec: FixedLenSequenceFeature, column: Column, batch_size: int, where: Location
+) -> np.ndarray:
+    check_kinds(key, spec.dtype, column, where)
+    counts = np.maximum(column.counts, 0)
+    check_whole_rows(key, spec, counts, where)
     rows = counts // spec.size
     longest = int(rows.max()) if batch_size else 0
     out = np.full((batch_size, longest * spec.size), spec.padding, dtype=NUMPY_DTYPE[spec.dtype])
