@@ -31,13 +31,30 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
-__all__ = ["MIN_PART_SIZE", "S3Config", "check_profile"]
+__all__ = ["MIN_PART_SIZE", "ClientSettings", "S3Config", "check_profile"]
 
 MiB = 1024 * 1024
 # S3 rejects multipart parts under 5 MiB (except the last one).
 MIN_PART_SIZE = 5 * MiB
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """What a boto3 client is built from, and so the key of the per-process client cache:
+    configs that differ only in stream policy (blocks, windows, retry budgets) share clients."""
+
+    region: str
+    endpoint_url: str | None
+    verify_ssl: bool
+    ca_file: str | None
+    connect_timeout: float
+    read_timeout: float
+    max_pool_connections: int
+    #: botocore's tries for HEAD/LIST/PUT (see :attr:`S3Config.control_attempts`).
+    control_attempts: int
+    path_style: bool
 
 
 @dataclass(frozen=True)
@@ -156,6 +173,21 @@ class S3Config:
     @property
     def uses_path_style(self) -> bool:
         return self.path_style or self.endpoint_url is not None
+
+    @property
+    def client_settings(self) -> ClientSettings:
+        """The part of this config a boto3 client is built from."""
+        return ClientSettings(
+            region=self.region,
+            endpoint_url=self.endpoint_url,
+            verify_ssl=self.verify_ssl,
+            ca_file=self.ca_file,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            max_pool_connections=self.max_pool_connections,
+            control_attempts=self.control_attempts,
+            path_style=self.uses_path_style,
+        )
 
     def replace(self, **changes: Any) -> S3Config:
         """A copy with ``changes`` applied (validated again)."""

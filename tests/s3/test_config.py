@@ -143,6 +143,12 @@ def test_client_cache_is_per_process_and_per_config(monkeypatch: pytest.MonkeyPa
     assert s3_client.get_client(S3Config(endpoint_url="http://127.0.0.1:1")) is first
     assert s3_client.get_client(a, "data") is not first
     assert s3_client.get_client(a.replace(region="eu-west-1")) is not first
+    assert s3_client.get_client(a.replace(read_timeout=5.0)) is not first
+    # Stream policy is not part of a client: a dataset whose files get other block sizes,
+    # windows or retry budgets still shares one client (and its connection pool).
+    policy = a.replace(block_size=1 << 20, read_ahead=1, first_block_size=1 << 20, retry_budget=3, max_attempts=2)
+    assert s3_client.get_client(policy) is first
+    assert s3_client.get_client(policy, "data") is s3_client.get_client(a, "data")
     # A forked child must not reuse the parent's client (and its connection pool).
     monkeypatch.setattr(s3_client, "_pid", -1)
     assert s3_client.get_client(a) is not first

@@ -23,7 +23,7 @@ import botocore.session
 from botocore.config import Config as BotoConfig
 from urllib3.exceptions import InsecureRequestWarning
 
-from ..config import S3Config, check_profile
+from ..config import ClientSettings, S3Config, check_profile
 
 __all__ = ["ClientHook", "Role", "add_client_hook", "clear_client_cache", "get_client", "refresh_credentials"]
 
@@ -32,7 +32,7 @@ Role = Literal["control", "data"]
 ClientHook = Callable[[Any, S3Config, Role], None]
 
 _lock = threading.Lock()
-_clients: dict[tuple[S3Config, Role], Any] = {}
+_clients: dict[tuple[ClientSettings, Role], Any] = {}
 _pid = os.getpid()
 _warned_insecure = False
 _hooks: list[ClientHook] = []
@@ -41,16 +41,18 @@ _loader: Any = None
 
 
 def get_client(config: S3Config, role: Role = "control") -> Any:
-    """The process's boto3 S3 client for ``config`` (created on first use)."""
+    """The process's boto3 S3 client for ``config`` (created on first use; shared by every
+    config with the same :attr:`~S3Config.client_settings`)."""
     global _pid
-    key = (config, role)
+    settings = config.client_settings
+    key = (settings, role)
     with _lock:
         if _pid != os.getpid():
             _forget_all()
             _pid = os.getpid()
         client = _clients.get(key)
         if client is None:
-            client = _make_client(config, role)
+            client = _make_client(settings, role)
             for hook in _hooks:
                 hook(client, config, role)
             _clients[key] = client
@@ -94,7 +96,7 @@ def add_client_hook(hook: ClientHook) -> Callable[[], None]:
     return remove
 
 
-def _make_client(config: S3Config, role: Role) -> Any:
+def _make_client(config: ClientSettings, role: Role) -> Any:
     global _warned_insecure
     if not config.verify_ssl and not _warned_insecure:
         _warned_insecure = True
@@ -112,7 +114,7 @@ def _make_client(config: S3Config, role: Role) -> Any:
         # Data clients: the scheduler's window plus the GETs consumers wait for (one per stream).
         max_pool_connections=config.max_pool_connections * (2 if role == "data" else 1),
         retries={"mode": "standard", "total_max_attempts": 1 if role == "data" else config.control_attempts},
-        s3={"addressing_style": "path" if config.uses_path_style else "auto"},
+        s3={"addressing_style": "path" if config.path_style else "auto"},
         # Recent botocore adds CRC checksum headers (and aws-chunked bodies) to every upload;
         # MinIO, Swift, GCS interop and older servers reject them. Only when S3 requires it.
         request_checksum_calculation="when_required",
