@@ -128,8 +128,8 @@ def test_insecure_warning_once(monkeypatch: pytest.MonkeyPatch) -> None:
     config = S3Config(verify_ssl=False, endpoint_url="https://127.0.0.1:1")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        s3_client._make_client(config, "control")
-        s3_client._make_client(config, "data")
+        s3_client._make_client(config.client_settings, "control")
+        s3_client._make_client(config.client_settings, "data")
     assert [str(w.message) for w in caught if "S3_VERIFY_SSL" in str(w.message)] != []
     assert len([w for w in caught if "S3_VERIFY_SSL" in str(w.message)]) == 1
 
@@ -157,8 +157,8 @@ def test_client_cache_is_per_process_and_per_config(monkeypatch: pytest.MonkeyPa
 
 def test_clients_skip_optional_checksums_and_botocore_retries_for_data() -> None:
     config = S3Config(endpoint_url="http://127.0.0.1:1", botocore_max_attempts=4, stall_budget=1000)
-    control = s3_client._make_client(config, "control")
-    data = s3_client._make_client(config, "data")
+    control = s3_client._make_client(config.client_settings, "control")
+    data = s3_client._make_client(config.client_settings, "data")
     assert control.meta.config.request_checksum_calculation == "when_required"
     assert control.meta.config.response_checksum_validation == "when_required"
     assert control.meta.config.retries["total_max_attempts"] == 4
@@ -171,7 +171,7 @@ def test_the_stall_budget_defaults_to_two_read_timeouts_and_bounds_control_tries
     assert config.effective_stall_budget == 10.0
     # botocore's 3 tries of a HEAD to a frozen server would take 3 read timeouts: 2 fit.
     assert config.control_attempts == 2
-    assert s3_client._make_client(config, "control").meta.config.retries["total_max_attempts"] == 2
+    assert s3_client._make_client(config.client_settings, "control").meta.config.retries["total_max_attempts"] == 2
     tight = S3Config.from_env({"S3_REQUEST_TIMEOUT_MSEC": "5000", "S3_STALL_BUDGET_MSEC": "3000"})
     assert (tight.effective_stall_budget, tight.control_attempts) == (3.0, 1)
     with pytest.raises(ConfigError, match="S3_STALL_BUDGET_MSEC"):
