@@ -209,7 +209,8 @@ def test_untrusted_certificate_says_which_setting_trusts_it(
     assert re.fullmatch(
         re.escape(f"stat {s3_env.url('k.tfrecord')}: the TLS certificate of https://127.0.0.1:{port} did not verify (")
         + r"self[- ]signed certificate"
-        + re.escape("): set S3_CA_FILE to the CA bundle that signed it (S3_VERIFY_SSL=0 skips the check)"),
+        + re.escape("): set S3_CA_FILE (or AWS_CA_BUNDLE) to the CA bundle that signed it ")
+        + re.escape("(S3_VERIFY_SSL=0 skips the check)"),
         str(caught.value),
     ), str(caught.value)
     # The advice works: with the CA file the handshake passes (this server then answers 501).

@@ -205,8 +205,8 @@ def _tls_detail(exc: BaseException) -> str:
         if isinstance(inner, ssl.SSLCertVerificationError):
             why = f" ({inner.verify_message})" if inner.verify_message else ""
             return (
-                f"the TLS certificate of {origin} did not verify{why}: set S3_CA_FILE to the CA bundle "
-                "that signed it (S3_VERIFY_SSL=0 skips the check)"
+                f"the TLS certificate of {origin} did not verify{why}: set S3_CA_FILE (or AWS_CA_BUNDLE) "
+                "to the CA bundle that signed it (S3_VERIFY_SSL=0 skips the check)"
             )
         if isinstance(inner, ssl.SSLError) and getattr(inner, "reason", None) in _NOT_TLS_REASONS:
             return (

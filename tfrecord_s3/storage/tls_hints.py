@@ -1,6 +1,7 @@
-"""Messages for TLS set-up mistakes, which otherwise surface as a bare connection error:
-a certificate no configured CA vouches for, and plain HTTP sent to a port that speaks TLS
-(``S3_USE_HTTPS=0`` against an HTTPS endpoint) or TLS sent to a plain one.
+"""The message for plain HTTP sent to a port that speaks TLS (``S3_USE_HTTPS=0`` against an
+HTTPS endpoint), which otherwise surfaces as a bare connection error. The other TLS mistakes
+(an untrusted certificate, TLS sent to a plain port) are told by the handshake's own error,
+in ``s3_errors.connection_detail``.
 
 Decisions use exception types, never message text. Telling whether a port speaks TLS takes
 one short TLS handshake to it, made only on the error path.
@@ -21,33 +22,16 @@ __all__ = ["PROBE_TIMEOUT", "speaks_tls", "tls_error"]
 #: Seconds the TLS probe waits to connect and for the handshake.
 PROBE_TIMEOUT = 2.0
 
-_SET_CA = (
-    "set S3_CA_FILE (or AWS_CA_BUNDLE) to the CA bundle that signed the endpoint's certificate, "
-    "or S3_VERIFY_SSL=0 to skip verification"
-)
 # What plain HTTP to a TLS port ends in (the server drops the connection). Not a read
 # timeout: a frozen server must not cost a probe on top.
 _CONNECTION_ERRORS = (bce.ConnectionClosedError, bce.EndpointConnectionError)
 
 
 def tls_error(exc: BaseException, operation: str, path: str, at: str) -> StorageError | None:
-    """Our error for ``exc`` when it is a TLS set-up mistake (``at``: " at byte N" or ""),
-    else None."""
+    """Our error for ``exc`` when it is plain HTTP sent to a TLS port (``at``: " at byte N"
+    or ""), else None."""
     url = str(getattr(exc, "kwargs", {}).get("endpoint_url") or "")
     where = f"{operation} {path}{at}"
-    if isinstance(exc, bce.SSLError):
-        if _caused_by(exc, ssl.SSLCertVerificationError):
-            return StorageError(
-                f"{where}: the endpoint's TLS certificate did not verify: {_SET_CA}", path=path, operation=operation
-            )
-        if url and not speaks_tls(url):
-            return StorageError(
-                f"{where}: TLS handshake failed: the endpoint does not speak TLS; set S3_USE_HTTPS=0 "
-                "(or an http:// S3_ENDPOINT)",
-                path=path,
-                operation=operation,
-            )
-        return StorageError(f"{where}: TLS handshake failed", path=path, operation=operation)
     if isinstance(exc, _CONNECTION_ERRORS) and url.startswith("http://") and speaks_tls(url):
         return StorageError(
             f"{where}: {type(exc).__name__}: the endpoint speaks TLS but S3_USE_HTTPS=0 (or an http:// "
