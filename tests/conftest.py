@@ -34,9 +34,12 @@ from tests.servers.base import S3Server, ServerUnavailable
 from tests.servers.pool import ServerPool, skip_unlisted, summary_lines
 from tfrecord_s3.storage import s3_client
 
-# `pytest --hypothesis-profile=no-deadline` (.ci/run's side venvs): on a loaded 2-core machine
-# an example's first run (imports, warm caches) can miss the 200 ms deadline at random.
+# No per-example deadline anywhere: it is a timed assert, and on a loaded 2-core machine an
+# example's first run (imports, warm caches) can miss hypothesis' 200 ms at random. Slow code
+# shows in benchmarks/, not here. (`no-deadline` is kept for .ci/run's explicit flag.)
 settings.register_profile("no-deadline", deadline=None)
+settings.register_profile("tfrecord-s3", deadline=None)
+settings.load_profile("tfrecord-s3")
 
 FAKE_KEY_ID = "AKIAFAKEFAKEFAKEFAKE"
 FAKE_SECRET = "fake/secret+never+printed/0123456789abcd"
