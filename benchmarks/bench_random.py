@@ -1,6 +1,6 @@
 """Random access, index building and sharded writing (short): writes benchmarks/RANDOM_RESULTS.md.
 
-    python -m benchmarks.bench_random [--quick]
+    python -m benchmarks.bench_random [--quick] [--network loopback|s3-region|s3-far]
 
 - ``TFRecordMapDataset``: ``ds[i]`` one record at a time, and ``__getitems__`` with 256
   random indices (a true global shuffle) and with 256 consecutive ones (coalesced into one
@@ -11,6 +11,8 @@
 - ``ShardedWriter`` MB/s, local and S3, against boto3's ``upload_fileobj`` of the same bytes.
 
 Each figure is the median of a few runs; the S3 server shares the machine's cores.
+``--network`` puts benchmarks/shaper.py between the S3 clients (ours and boto3) and s3rver;
+each network's figures get a section of their own in RANDOM_RESULTS.md, the others kept.
 """
 
 from __future__ import annotations
@@ -26,13 +28,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ._common import PEERS_VENV, REPO
+from ._common import PEERS_VENV, REPO, CpuSnapshot
 from ._data import example_file
-from ._servers import environment, s3rver
+from ._servers import environment, network, s3rver
+from .shaper import PROFILES
 
 BUCKET = "bench-random"
 OUT = REPO / "benchmarks" / "RANDOM_RESULTS.md"
 BATCH = 256
+_SECTION = "<!-- bench_random network={} -->"
 
 _PEER = """
 import json, random, sys, time
@@ -132,48 +136,75 @@ def pypi_tfrecord(path: str, records: int, lookups: int, repeats: int) -> float 
     return statistics.median(rates)
 
 
+def write_section(profile: str, text: str) -> str:
+    """RANDOM_RESULTS.md with ``profile``'s section replaced by ``text`` (or added), the other
+    networks' sections kept, in the order of benchmarks/shaper.py's profiles."""
+    old = OUT.read_text() if OUT.exists() else ""
+    found: dict[str, str] = {}
+    for chunk in old.split("<!-- bench_random network=")[1:]:
+        name, _, body = chunk.partition(" -->\n")
+        found[name] = body
+    if old and not found:  # written before sections existed: all of it is loopback's
+        found["loopback"] = old
+    found[profile] = text
+    return "".join(_SECTION.format(name) + "\n" + found[name] for name in PROFILES if name in found)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--network", default="loopback", choices=tuple(PROFILES), help="benchmarks/shaper.py profile")
     args = parser.parse_args(argv)
+    profile = PROFILES[args.network]
+    where = "S3 loopback" if not profile.shaped else f"S3 {profile.name}"
     mb = 16 if args.quick else 64
     repeats = 3 if args.quick else 5
     lookups = 1000 if args.quick else 4000
+    started = CpuSnapshot.now()
     source = example_file(mb, seed=11, name="random")
     data = source.path.read_bytes()
     rows: list[tuple[str, str, str]] = []
-    print(f"  [random] {source.records} records, {source.bytes / 1e6:.0f} MB", flush=True)
-    for name, rate in random_access(str(source.path), source.records, lookups, repeats).items():
+    ratios: list[str] = []
+    print(f"  [random] {source.records} records, {source.bytes / 1e6:.0f} MB, network {args.network}", flush=True)
+    local = random_access(str(source.path), source.records, lookups, repeats)
+    for name, rate in local.items():
         rows.append((f"local, {name}", f"{rate:,.0f} rec/s", "tfrecord-s3"))
     peer = pypi_tfrecord(str(source.path), source.records, max(lookups // 20, 50), repeats)
     if peer is not None:
         rows.append(("local, one record by index", f"{peer:,.0f} rec/s", "PyPI tfrecord, shard=(i, n)"))
+        ratios.append(f"local `ds[i]` / PyPI tfrecord's index reader (local): {local['ds[i]'] / peer:,.0f}x")
     build = index_build(str(source.path), source.bytes, repeats)
     rows.append(("local, index build", f"{build:,.0f} MB/s", "tfrecord-s3"))
     with tempfile.TemporaryDirectory() as tmp:
         rate = sharded_write(f"{tmp}/s-{{index:03d}}-of-{{count:03d}}.tfrecord", data, repeats, max_bytes=8 << 20)
         rows.append(("local, ShardedWriter 8 MB shards + indexes", f"{rate:,.0f} MB/s", "tfrecord-s3"))
-    with s3rver() as server:
+    with s3rver() as direct, network(direct, args.network) as server:
         server.upload(BUCKET, {"random.tfrecord": source.path})
         url = f"s3://{BUCKET}/random.tfrecord"
         with environment(server.env_ours()):
             s3_lookups = max(lookups // 10, 200)
-            for name, rate in random_access(url, source.records, s3_lookups, repeats).items():
-                rows.append((f"S3 loopback, {name}", f"{rate:,.0f} rec/s", "tfrecord-s3"))
+            remote = random_access(url, source.records, s3_lookups, repeats)
+            for name, rate in remote.items():
+                rows.append((f"{where}, {name}", f"{rate:,.0f} rec/s", "tfrecord-s3"))
+            if peer is not None:
+                ratios.append(
+                    f"{where} `ds[i]` / PyPI tfrecord's index reader on a local file (it reads no S3): "
+                    f"{remote['ds[i]'] / peer:,.1f}x"
+                )
             build = index_build(url, source.bytes, repeats)
-            rows.append(("S3 loopback, index build", f"{build:,.0f} MB/s", "tfrecord-s3"))
-            rate = sharded_write(
+            rows.append((f"{where}, index build", f"{build:,.0f} MB/s", "tfrecord-s3"))
+            renamed = sharded_write(
                 f"s3://{BUCKET}/out/s-{{index:03d}}-of-{{count:03d}}.tfrecord", data, repeats, max_bytes=32 << 20
             )
             rows.append(
                 (
-                    "S3 loopback, ShardedWriter 32 MB shards + indexes, renamed at close",
-                    f"{rate:,.0f} MB/s",
+                    f"{where}, ShardedWriter 32 MB shards + indexes, renamed at close",
+                    f"{renamed:,.0f} MB/s",
                     "tfrecord-s3",
                 )
             )
             shards = -(-len(data) // (32 << 20))
-            rate = sharded_write(
+            final = sharded_write(
                 f"s3://{BUCKET}/out/n-{{index:03d}}-of-{{count:03d}}.tfrecord",
                 data,
                 repeats,
@@ -181,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
                 num_shards=shards,
             )
             rows.append(
-                ("S3 loopback, ShardedWriter, num_shards given (final names)", f"{rate:,.0f} MB/s", "tfrecord-s3")
+                (f"{where}, ShardedWriter, num_shards given (final names)", f"{final:,.0f} MB/s", "tfrecord-s3")
             )
             client = server.client()
 
@@ -189,21 +220,40 @@ def main(argv: list[str] | None = None) -> None:
                 client.upload_fileobj(io.BytesIO(data), BUCKET, "out/boto3.bin")
                 return len(data)
 
-            rate = median_rate(upload, repeats) / 1e6
-            rows.append(("S3 loopback, same bytes in one object", f"{rate:,.0f} MB/s", "boto3 upload_fileobj"))
+            boto = median_rate(upload, repeats) / 1e6
+            rows.append((f"{where}, same bytes in one object", f"{boto:,.0f} MB/s", "boto3 upload_fileobj"))
+            ratios.append(f"{where} ShardedWriter (final names) / boto3 upload_fileobj: {final / boto:.2f}x")
+            ratios.append(f"{where} ShardedWriter (renamed at close) / boto3 upload_fileobj: {renamed / boto:.2f}x")
+    others = started.others_share(CpuSnapshot.now())
+    load = f"; other processes used {others:.0%} of the CPUs meanwhile" if others is not None else ""
+    command = "python -m benchmarks.bench_random" + (" --quick" if args.quick else "")
+    if profile.shaped:
+        command += f" --network {profile.name}"
     lines = [
-        "# Random access, index build, sharded write",
+        "# Random access, index build, sharded write" + (f", network `{profile.name}`" if profile.shaped else ""),
         "",
-        f"`python -m benchmarks.bench_random{' --quick' if args.quick else ''}`: {source.records} ~1 KB Examples "
-        f"({source.bytes / 1e6:.0f} MB), medians of {repeats} runs, s3rver on 127.0.0.1 sharing the cores.",
+        f"`{command}`: {source.records} ~1 KB Examples "
+        f"({source.bytes / 1e6:.0f} MB), medians of {repeats} runs, s3rver on 127.0.0.1 sharing the cores{load}.",
+        *(
+            [
+                "",
+                f"S3 clients (ours and boto3) go through benchmarks/shaper.py: {profile.describe()}. "
+                "The shaper forwards request bodies unpaced, so uploads pay its first-byte time per "
+                "request but not its bandwidth. Local rows are in the same run for the ratios.",
+            ]
+            if profile.shaped
+            else []
+        ),
         "",
         "| what | rate | who |",
         "| --- | ---: | --- |",
         *(f"| {what} | {rate} | {who} |" for what, rate, who in rows),
         "",
+        *(["Same-run ratios:", "", *(f"- {r}" for r in ratios), ""] if ratios else []),
     ]
-    OUT.write_text("\n".join(lines))
-    print("\n".join(lines))
+    text = "\n".join(lines)
+    OUT.write_text(write_section(profile.name, text))
+    print(text)
 
 
 if __name__ == "__main__":

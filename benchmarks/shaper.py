@@ -197,6 +197,12 @@ class Shaper:
                 arrived = time.monotonic()
                 method, target = _request_line(head)
                 length = _content_length(head)
+                head, expects = _without_expect(head)
+                if expects:
+                    # botocore asks before an upload body and waits ~1 s for the answer; the
+                    # proxy answers itself and forwards without the header, so that upstream's
+                    # own "100 Continue" never reaches _respond as if it were the response.
+                    client.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
                 body, buffered = _read_exact(client, buffered, length)
                 if target.startswith(_CONTROL):
                     client.sendall(self._control(target))
@@ -349,6 +355,13 @@ def _content_length(head: bytes, *, missing: int = 0) -> int:
         if name.strip().lower() == b"transfer-encoding" and b"chunked" in value.lower():
             return -1
     return missing
+
+
+def _without_expect(head: bytes) -> tuple[bytes, bool]:
+    """(``head`` without its ``Expect: 100-continue`` line, whether it had one)."""
+    lines = head.split(b"\r\n")
+    kept = [line for line in lines if not line.lower().startswith(b"expect:")]
+    return b"\r\n".join(kept), len(kept) != len(lines)
 
 
 def _slow_down() -> bytes:

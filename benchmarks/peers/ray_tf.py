@@ -1,7 +1,10 @@
-"""Ray Data's own ``ray.data.read_tfrecords`` (TensorFlow parses each record) on local shards:
-``ds.count()`` and a full ``ds.iter_batches()``. Run in a venv with ray[data] + tensorflow-cpu.
+"""Ray Data's own ``ray.data.read_tfrecords`` (TensorFlow parses each record) on local or S3
+shards: ``ds.count()`` and a full ``ds.iter_batches()``. Run in a venv with ray[data] +
+tensorflow-cpu.
 
-Arguments: {"paths": [...], "bytes": int, "records": int, "repeats": int, "num_cpus": int}
+Arguments: {"paths": [...], "bytes": int, "records": int, "repeats": int, "num_cpus": int,
+"scenario": str, "s3": null | {"endpoint": "host:port", "AWS_ACCESS_KEY_ID": ..., ...}}; with
+``s3`` the paths are s3:// URLs, read through a ``pyarrow.fs.S3FileSystem`` on that endpoint.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from benchmarks.peers._common import Measurement, emit, finish, measure, read_args
 
@@ -21,6 +25,20 @@ def main() -> None:
     ray.data.DataContext.get_current().enable_progress_bars = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     paths, size, expected = list(args["paths"]), int(args["bytes"]), int(args["records"])
+    scenario = str(args.get("scenario") or f"{len(paths)} local shards")
+    options: dict[str, Any] = {}
+    s3 = args.get("s3")
+    if s3:
+        from pyarrow import fs
+
+        # Ray's documented way to a non-AWS endpoint: its own filesystem argument.
+        options["filesystem"] = fs.S3FileSystem(
+            access_key=s3["AWS_ACCESS_KEY_ID"],
+            secret_key=s3["AWS_SECRET_ACCESS_KEY"],
+            region=s3["AWS_REGION"],
+            endpoint_override=s3["endpoint"],
+            scheme="http",
+        )
 
     def checked(records: int) -> tuple[int, int]:
         if records != expected:
@@ -28,11 +46,11 @@ def main() -> None:
         return records, size
 
     def count() -> tuple[int, int]:
-        return checked(ray.data.read_tfrecords(paths).count())
+        return checked(ray.data.read_tfrecords(paths, **options).count())
 
     def iterate() -> tuple[int, int]:
         records = 0
-        for batch in ray.data.read_tfrecords(paths).iter_batches():
+        for batch in ray.data.read_tfrecords(paths, **options).iter_batches():
             records += len(next(iter(batch.values())))
         return checked(records)
 
@@ -40,10 +58,10 @@ def main() -> None:
         ("ray.data.read_tfrecords (TF) count()", count),
         ("ray.data.read_tfrecords (TF) iter_batches()", iterate),
     ]
-    ray.data.read_tfrecords(paths[:1]).count()  # warm-up: worker processes, TensorFlow import in each
+    ray.data.read_tfrecords(paths[:1], **options).count()  # warm-up: worker processes, TensorFlow import in each
     results: list[Measurement] = []
     for name, run in plans:
-        results.append(measure(name, f"{len(paths)} local shards", run, int(args["repeats"]), track_memory=False))
+        results.append(measure(name, scenario, run, int(args["repeats"]), track_memory=False))
     ray.shutdown()
     versions = {}
     for package in ("ray", "tensorflow-cpu", "tensorflow", "pyarrow", "tfx-bsl"):
