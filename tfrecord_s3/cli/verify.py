@@ -9,12 +9,15 @@ read cannot be verified.
 from __future__ import annotations
 
 import argparse
+import threading
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import CorruptRecordError, RecordError, RecordTooLargeError, TruncatedRecordError
 from ..records.reader import open_records
 from ._common import Progress, add_compression_option, compression_of, expand_paths, print_json, say
+from ._concurrent import Stopped, add_jobs_option, in_order
 from ._errors import ExitCode
 
 HELP = "check every record's CRCs; list each problem (path, offset, kind); exit 1 if any"
@@ -25,6 +28,7 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files or globs (local, file://, s3://)")
     parser.add_argument("--json", action="store_true", help="one JSON object per file, then a summary")
     add_compression_option(parser)
+    add_jobs_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -61,7 +65,8 @@ def detail_of(exc: RecordError, path: str) -> str:
     return message
 
 
-def verify_file(path: str, compression: str | None) -> FileReport:
+def verify_file(path: str, compression: str | None, stop: threading.Event | None = None) -> FileReport:
+    """Every problem of ``path``; storage errors raise (:class:`Stopped` once ``stop`` is set)."""
     report = FileReport(path)
 
     def note(exc: RecordError) -> None:
@@ -72,6 +77,8 @@ def verify_file(path: str, compression: str | None) -> FileReport:
 
     try:
         for _ in open_records(path, compression, verify_crc=True, on_data_error=bad_data):
+            if stop is not None and stop.is_set():
+                raise Stopped(path)
             report.records += 1
     except RecordError as exc:
         note(exc)  # the boundary is lost: nothing after this point can be framed
@@ -99,9 +106,9 @@ def run(args: argparse.Namespace) -> int:
     paths = expand_paths(args.paths)
     compression = compression_of(args)
     reports: list[FileReport] = []
-    with Progress(len(paths), "file", "verify") as bar:
-        for path in paths:
-            report = verify_file(path, compression)
+    checked = in_order(lambda path, stop: verify_file(path, compression, stop), paths, args.jobs)
+    with Progress(len(paths), "file", "verify") as bar, closing(checked):
+        for report in checked:
             reports.append(report)
             print_report(report, args.json)
             bar.update()

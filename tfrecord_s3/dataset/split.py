@@ -77,6 +77,9 @@ def plan(
 
 
 def _file_size(path: str, config: S3Config | None) -> int:
+    listed = getattr(path, "size", None)  # a glob's ListedObject: the listing said, no HEAD
+    if isinstance(listed, int):
+        return listed
     info = filesystem.stat(path, config=config)
     if info.is_directory:  # a directory would silently count as an empty file
         raise not_a_file(path, "a prefix (a directory)" if filesystem.is_s3(path) else "a directory")
@@ -122,7 +125,7 @@ def _first_record(part: Assignment, options: ReadOptions) -> int | None:
         return 0
     raw, _ = open_record_stream(part.path, "", config=options.config)
     try:
-        end = part.end if part.end is not None else filesystem.stat(part.path, config=options.config).length
+        end = part.end if part.end is not None else _file_size(part.path, options.config)
         return find_record_start(raw, part.start, end, max_record_bytes=options.max_record_bytes)
     finally:
         raw.close()
