@@ -261,6 +261,7 @@ def test_the_copying_fallback_resumes_exactly_too(
     with s3_files.open_s3_stream(url, config=config(read_ahead=2)) as stream:
         assert stream.readall() == DATA
         assert stream.counters().bytes_received == len(DATA)
+    assert s3_proxy.wait_idle()  # the proxy's log of what it sent is final
     assert s3_proxy.bytes_sent(key=KEY) == len(DATA)
 
 
