@@ -125,12 +125,12 @@ class S3Source(Source):
 
     def _read(self, start: int, end: int) -> bytes:
 
-        from ..storage.s3_files import retry_policy
+        from ..storage.retry import policy_for
         from ..storage.stream import BlockStream
 
         # One GET of exactly this range through the stream's retry and resume logic.
         window = _Window(self._reader, start, end)
-        with BlockStream(window, block_size=max(end - start, 1), read_ahead=0, policy=retry_policy(self._config)) as s:
+        with BlockStream(window, block_size=max(end - start, 1), read_ahead=0, policy=policy_for(self._config)) as s:
             data = s.read()
         if not isinstance(data, bytes) or len(data) != end - start:  # pragma: no cover - the stream raises first
             raise StorageError(f"read {self.path}: short range at byte {start}", path=self.path, operation="read")

@@ -17,7 +17,7 @@ from typing import Any, BinaryIO, cast
 from ..config import S3Config
 from ..errors import ConfigError, ObjectNotFoundError
 from .base import FileStatistics, not_a_file
-from .retry import RetryPolicy, policy_for
+from .retry import policy_for
 from .s3_client import get_client
 from .s3_errors import translate
 from .s3_path import S3Path
@@ -33,7 +33,6 @@ __all__ = [
     "listdir_s3",
     "open_s3",
     "open_s3_stream",
-    "retry_policy",
     "stat_s3",
 ]
 
@@ -68,10 +67,6 @@ def listed_head(path: str) -> dict[str, Any] | None:
     return None
 
 
-def retry_policy(config: S3Config) -> RetryPolicy:
-    return policy_for(config)
-
-
 def open_s3_stream(path: str, *, config: S3Config | None = None, **stream_options: Any) -> BlockStream:
     """The raw :class:`BlockStream` of ``path`` (one HEAD now, none for a
     :class:`ListedObject`; GETs as it is read).
@@ -99,7 +94,7 @@ def stream_policy(config: S3Config, overrides: dict[str, Any] | None = None) -> 
     """BlockStream's keyword arguments for ``config``: the process's transfer scheduler and
     growing blocks when ``read_ahead`` is None, a fixed window otherwise."""
     overrides = overrides or {}
-    options: dict[str, Any] = {"block_size": config.block_size, "policy": retry_policy(config)}
+    options: dict[str, Any] = {"block_size": config.block_size, "policy": policy_for(config)}
     if config.read_ahead is None and "read_ahead" not in overrides:
         options.update(
             read_ahead=config.max_pool_connections,
