@@ -14,6 +14,9 @@ import time)::
                                tries before it raises (default: twice the read timeout)
     S3_CA_FILE                 CA bundle to verify the server with (else AWS_CA_BUNDLE, as
                                boto3 reads it)
+    S3_TRANSPORT               (ours) what carries the ranged GETs of a stream: urllib3
+                               (boto3's stack, the default) or crt (the AWS Common Runtime,
+                               ``pip install "tfrecord-s3[crt]"``)
 
 Credentials are never part of this object: boto3's own chain finds them (AWS_PROFILE,
 ~/.aws/credentials, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, instance roles), so a config's
@@ -31,13 +34,15 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
-__all__ = ["MIN_PART_SIZE", "ClientSettings", "S3Config", "check_profile"]
+__all__ = ["MIN_PART_SIZE", "TRANSPORTS", "ClientSettings", "S3Config", "check_profile"]
 
 MiB = 1024 * 1024
 # S3 rejects multipart parts under 5 MiB (except the last one).
 MIN_PART_SIZE = 5 * MiB
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+#: Data paths for ranged GETs (:attr:`S3Config.transport`); the first is the default.
+TRANSPORTS = ("urllib3", "crt")
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,9 @@ class S3Config:
     max_pool_connections: int = 16
     #: Force path-style addressing (always on with a custom endpoint).
     path_style: bool = False
+    #: What carries a stream's ranged GETs: "urllib3" (boto3's stack) or "crt" (the AWS Common
+    #: Runtime, the ``crt`` extra). HEAD, LIST and uploads always go through boto3.
+    transport: str = TRANSPORTS[0]
 
     def __post_init__(self) -> None:
         _check(bool(self.region) and isinstance(self.region, str), "region", self.region, "a non-empty string")
@@ -150,6 +158,7 @@ class S3Config:
         ):
             value = getattr(self, name)
             _check(_is_int(value) and value >= low, name, value, f"an integer >= {low}")
+        _check(self.transport in TRANSPORTS, "transport", self.transport, " or ".join(map(repr, TRANSPORTS)))
         _check(
             _is_int(self.list_page_size) and 1 <= self.list_page_size <= 1000,
             "list_page_size",
@@ -225,6 +234,11 @@ class S3Config:
                     raise ConfigError(f"{var}={ca_file!r}: no such file")
                 values["ca_file"] = ca_file
                 break
+        transport = env.get("S3_TRANSPORT", "").strip().lower()
+        if transport:
+            if transport not in TRANSPORTS:
+                raise ConfigError(f"S3_TRANSPORT={env['S3_TRANSPORT']!r}: expected {' or '.join(TRANSPORTS)}")
+            values["transport"] = transport
         values.update(overrides)
         try:
             return cls(**values)

@@ -107,13 +107,12 @@ def _open_stamped(path: str, config: S3Config | None) -> tuple[BinaryIO, DataSta
         import io
 
         from ..config import S3Config
-        from ..storage.s3_files import listed_head, stream_policy
+        from ..storage.s3_files import listed_head, range_reader, stream_policy
         from ..storage.s3_path import S3Path
-        from ..storage.s3_reader import S3RangeReader
         from ..storage.stream import BlockStream
 
         config = config if config is not None else S3Config.from_env()
-        reader = S3RangeReader(S3Path.parse(path), config, head=listed_head(path))
+        reader = range_reader(S3Path.parse(path), config, head=listed_head(path))
         raw = BlockStream(reader, **stream_policy(config))
         stamp = DataStamp(size=reader.size, etag=reader.etag or "")
         return cast(BinaryIO, io.BufferedReader(raw, buffer_size=1 << 20)), stamp

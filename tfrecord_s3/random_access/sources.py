@@ -116,10 +116,10 @@ class S3Source(Source):
         self._reader: Any = None
 
     def _open(self) -> None:
+        from ..storage.s3_files import range_reader
         from ..storage.s3_path import S3Path
-        from ..storage.s3_reader import S3RangeReader
 
-        reader = S3RangeReader(S3Path.parse(self.path), self._config)
+        reader = range_reader(S3Path.parse(self.path), self._config)
         self._check(DataStamp(size=reader.size, etag=reader.etag or ""))
         self._reader = reader  # every GET carries If-Match: that ETag
 

@@ -25,7 +25,15 @@ from urllib3.exceptions import InsecureRequestWarning
 
 from ..config import ClientSettings, S3Config, check_profile
 
-__all__ = ["ClientHook", "Role", "add_client_hook", "clear_client_cache", "get_client", "refresh_credentials"]
+__all__ = [
+    "ClientHook",
+    "Role",
+    "add_client_hook",
+    "clear_client_cache",
+    "get_client",
+    "refresh_credentials",
+    "resolved_credentials",
+]
 
 Role = Literal["control", "data"]
 #: Called with every new client (e.g. to register botocore event handlers that count requests).
@@ -57,6 +65,20 @@ def get_client(config: S3Config, role: Role = "control") -> Any:
                 hook(client, config, role)
             _clients[key] = client
         return client
+
+
+def resolved_credentials() -> Any:
+    """What boto3's chain resolves now, frozen (``access_key``, ``secret_key``, ``token``), or
+    None when it finds none: the chain and cache our clients sign with, for another signer
+    (the CRT transport). Refreshable credentials are refreshed when due."""
+    global _pid
+    with _lock:
+        if _pid != os.getpid():
+            _forget_all()
+            _pid = os.getpid()
+        session = _session()
+    credentials = session.get_credentials()
+    return None if credentials is None else credentials.get_frozen_credentials()
 
 
 def clear_client_cache() -> None:

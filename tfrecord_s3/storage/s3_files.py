@@ -33,6 +33,7 @@ __all__ = [
     "listdir_s3",
     "open_s3",
     "open_s3_stream",
+    "range_reader",
     "stat_s3",
 ]
 
@@ -67,6 +68,15 @@ def listed_head(path: str) -> dict[str, Any] | None:
     return None
 
 
+def range_reader(location: S3Path, config: S3Config, *, head: dict[str, Any] | None = None) -> S3RangeReader:
+    """The reader of one object over ``config.transport`` (HEAD now unless ``head`` says it)."""
+    if config.transport == "crt":
+        from .crt_reader import CrtRangeReader  # imports awscrt: only when chosen
+
+        return CrtRangeReader(location, config, head=head)
+    return S3RangeReader(location, config, head=head)
+
+
 def open_s3_stream(path: str, *, config: S3Config | None = None, **stream_options: Any) -> BlockStream:
     """The raw :class:`BlockStream` of ``path`` (one HEAD now, none for a
     :class:`ListedObject`; GETs as it is read).
@@ -81,7 +91,7 @@ def open_s3_stream(path: str, *, config: S3Config | None = None, **stream_option
     if location.key.endswith("/"):
         raise not_a_file(path, "a prefix (a directory)")
     try:
-        reader = S3RangeReader(location, config, head=listed_head(path))
+        reader = range_reader(location, config, head=listed_head(path))
     except ObjectNotFoundError as missing:
         # S3 has no directories: a key that is not there may be a prefix, as `ls` shows it.
         if _has_objects_under(location.child(location.key + "/"), config):
