@@ -45,6 +45,9 @@ S3TORCH = "s3torchconnector S3Reader.read(8 MiB)"
 # A second configuration of ours, to show whether bigger blocks or deeper read-ahead would pay.
 TUNED_BLOCK = 16 << 20
 TUNED_AHEAD = 4
+#: Our rows over the AWS Common Runtime (S3_TRANSPORT=crt) beside the default urllib3 ones.
+CRT_STREAM = "ours (crt) read()"
+CRT_RECORDS = "ours (crt) tf_record_iterator (CRC)"
 
 
 def _boto3_stream(server: S3rver, size: int) -> Callable[[], tuple[int, int]]:
@@ -121,13 +124,30 @@ def _counters(stream: Any) -> dict[str, Any]:
     return dict(vars(counters))
 
 
-def _ours_stream(size: int, last: dict[str, Any]) -> Callable[[], tuple[int, int]]:
-    (open_s3,) = piece("tfrecord_s3.storage.s3_files", "open_s3")
+def _config(**overrides: Any) -> Any:
+    """Our S3Config from the environment, with ``overrides``; Missing when the transport asked
+    for is not there (no ``transport`` field yet, or awscrt not installed)."""
     (config_class,) = piece("tfrecord_s3.config", "S3Config")
+    try:
+        config = config_class.from_env(**overrides)
+    except Exception as exc:
+        raise Missing(f"S3Config({overrides}): {exc}") from exc
+    if overrides.get("transport") == "crt":
+        (load_awscrt,) = piece("tfrecord_s3.storage.crt_client", "load_awscrt")
+        try:
+            load_awscrt()
+        except Exception as exc:
+            raise Missing(str(exc)) from exc
+    return config
+
+
+def _ours_stream(size: int, last: dict[str, Any], **overrides: Any) -> Callable[[], tuple[int, int]]:
+    (open_s3,) = piece("tfrecord_s3.storage.s3_files", "open_s3")
+    _config(**overrides)
 
     def run() -> tuple[int, int]:
         total = 0
-        with open_s3(URL, "rb", config=config_class.from_env()) as stream:
+        with open_s3(URL, "rb", config=_config(**overrides)) as stream:
             while chunk := stream.read(CHUNK):
                 total += len(chunk)
             last.update(_counters(stream))
@@ -137,17 +157,24 @@ def _ours_stream(size: int, last: dict[str, Any]) -> Callable[[], tuple[int, int
     return run
 
 
-def _ours_records(file: RecordFile, *, tuned: bool = False) -> Callable[[], tuple[int, int]]:
-    """Records of the object, CRCs checked: the public ``tf_record_iterator`` with the
-    environment's settings, or (``tuned``) ``open_records`` with bigger blocks and read-ahead."""
+def _records_of(**overrides: Any) -> Callable[[], Any]:
+    """A fresh iterator of the object's records (CRCs checked): the public
+    ``tf_record_iterator`` with the environment's settings, or ``open_records`` with the
+    environment's settings and ``overrides``."""
     open_records, tf_record_iterator = piece("tfrecord_s3", "open_records", "tf_record_iterator")
-    (config_class,) = piece("tfrecord_s3.config", "S3Config")
     piece("tfrecord_s3.storage.s3_files", "open_s3")
+    _config(**overrides)
+    if overrides:
+        return lambda: open_records(URL, config=_config(**overrides))
+    return lambda: tf_record_iterator(URL)
 
-    def records_of() -> Any:
-        if tuned:
-            return open_records(URL, config=config_class.from_env(block_size=TUNED_BLOCK, read_ahead=TUNED_AHEAD))
-        return tf_record_iterator(URL)
+
+def _ours_records(file: RecordFile, *, tuned: bool = False, **overrides: Any) -> Callable[[], tuple[int, int]]:
+    """Records of the object, CRCs checked (see :func:`_records_of`); ``tuned``: bigger
+    blocks and a fixed read-ahead."""
+    if tuned:
+        overrides.update(block_size=TUNED_BLOCK, read_ahead=TUNED_AHEAD)
+    records_of = _records_of(**overrides)
 
     def run() -> tuple[int, int]:
         records = 0
@@ -159,12 +186,12 @@ def _ours_records(file: RecordFile, *, tuned: bool = False) -> Callable[[], tupl
     return run
 
 
-def _first_record(m: Measurement, samples: int = 3) -> None:
+def _first_record(m: Measurement, samples: int = 3, **overrides: Any) -> None:
     """Time to the first record, from fresh iterators (clients already made, as for a peer)."""
-    (tf_record_iterator,) = piece("tfrecord_s3", "tf_record_iterator")
+    records_of = _records_of(**overrides)
     for _ in range(samples):
         start = time.perf_counter()
-        iterator = tf_record_iterator(URL)
+        iterator = records_of()
         next(iterator)
         m.first_record_seconds.append(time.perf_counter() - start)
         close = getattr(iterator, "close", None)
@@ -198,6 +225,7 @@ def run(settings: Settings) -> Results:
                 )
             )
         counters: dict[str, Any] = {}
+        crt_counters: dict[str, Any] = {}
         with environment(server.env_ours()):
             wanted: list[tuple[str, Callable[[], Callable[[], tuple[int, int]]]]] = [
                 ("ours open_s3 read()", lambda: _ours_stream(file.bytes, counters)),
@@ -206,6 +234,8 @@ def run(settings: Settings) -> Results:
                     f"ours open_records (CRC), {TUNED_BLOCK >> 20} MiB blocks, read-ahead {TUNED_AHEAD}",
                     lambda: _ours_records(file, tuned=True),
                 ),
+                (CRT_STREAM, lambda: _ours_stream(file.bytes, crt_counters, transport="crt")),
+                (CRT_RECORDS, lambda: _ours_records(file, transport="crt")),
             ]
             for name, make in wanted:
                 try:
@@ -236,8 +266,12 @@ def run(settings: Settings) -> Results:
                         window.annotate(measurement)
                     if measurement.reader == "ours open_s3 read()":
                         measurement.extra["counters"] = dict(counters)
+                    if measurement.reader == CRT_STREAM:
+                        measurement.extra["counters"] = dict(crt_counters)
                     if measurement.reader == "ours tf_record_iterator (CRC)":
                         _first_record(measurement)
+                    if measurement.reader == CRT_RECORDS:
+                        _first_record(measurement, transport="crt")
                     found.append(("ours" if measurement.reader.startswith("ours") else "ceiling", measurement))
                 return found
 
