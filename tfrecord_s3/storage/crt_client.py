@@ -34,6 +34,8 @@ CRT_EXTRA = 'pip install "tfrecord-s3[crt]"'
 _DNS_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 # Characters of a key left as they are in the request path (SigV4 for S3 signs it encoded once).
 _PATH_SAFE = "/-_.~"
+#: The smallest memory limit the CRT accepts.
+_MIN_MEMORY_LIMIT = 256 * 1024 * 1024
 
 _lock = threading.Lock()
 _pid = os.getpid()
@@ -67,6 +69,7 @@ class _ClientKey:
     ca_file: str | None
     connect_timeout_ms: int
     connections: int
+    memory_limit: int
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,8 @@ def crt_client(config: S3Config) -> Any:
         connect_timeout_ms=max(1, round(config.connect_timeout * 1000)),
         # The scheduler's window plus the GETs consumers wait for, as the urllib3 data pool.
         connections=2 * config.max_pool_connections,
+        # The CRT buffers parts before handing them over: within the stream's own budget.
+        memory_limit=max(_MIN_MEMORY_LIMIT, config.max_bytes_in_flight),
     )
     with _lock:
         if _pid != os.getpid():
@@ -150,6 +155,7 @@ def _make_client(awscrt: Any, key: _ClientKey) -> Any:
         tls_mode=s3.S3RequestTlsMode.ENABLED if key.tls else s3.S3RequestTlsMode.DISABLED,
         tls_connection_options=tls_options,
         max_active_connections_override=key.connections,
+        memory_limit=key.memory_limit,
         retry_config=s3.S3RetryConfig(retry_mode=s3.S3RetryMode.NONE),
         connect_timeout_ms=key.connect_timeout_ms,
     )
