@@ -22,6 +22,7 @@ BATCH = 256
 PARALLEL = (1, 2, 4, 8)
 TF_PARALLEL = 4
 DEFAULTS = f"ours TFRecordDataset(files).batch({BATCH}), default arguments"
+CRT_DEFAULTS = f"ours (crt) TFRecordDataset(files).batch({BATCH}), default arguments"
 CEILING = "boto3 16 x 8 MiB ranged GETs over the shards (bytes only)"
 _RANGE = 8 << 20
 
@@ -66,14 +67,22 @@ def _ours(urls: list[str], files: list[RecordFile], parallel: int | None, how: s
     expected = sum(f.records for f in files)
     total_bytes = sum(f.bytes for f in files)
 
-    fixed = None
+    config = None
     if how == "fixed":  # the fixed read-ahead window of before the scheduler, for comparison
         (config_class,) = piece("tfrecord_s3.config", "S3Config")
-        fixed = config_class.from_env(read_ahead=2)
+        config = config_class.from_env(read_ahead=2)
+    if how == "crt":  # the defaults with the AWS Common Runtime carrying the GETs
+        (config_class,) = piece("tfrecord_s3.config", "S3Config")
+        (load_awscrt,) = piece("tfrecord_s3.storage.crt_client", "load_awscrt")
+        try:
+            config = config_class.from_env(transport="crt")
+            load_awscrt()
+        except Exception as exc:
+            raise Missing(f"the crt transport: {exc}") from exc
 
     def run() -> tuple[int, int]:
-        dataset = dataset_class(urls, num_parallel_reads=parallel, config=fixed)
-        if how in ("batch", "parse", "fixed"):
+        dataset = dataset_class(urls, num_parallel_reads=parallel, config=config)
+        if how in ("batch", "parse", "fixed", "crt"):
             dataset = dataset.batch(BATCH)
         if how == "parse":
             dataset = dataset.parse_examples(features)
@@ -103,6 +112,7 @@ def run(settings: Settings) -> Results:
         with environment(server.env_ours()):
             plans: list[tuple[str, int | None, str]] = [
                 (DEFAULTS, None, "batch"),
+                (CRT_DEFAULTS, None, "crt"),
                 (
                     f"ours TFRecordDataset(num_parallel_reads={TF_PARALLEL}).batch({BATCH}), fixed read_ahead=2",
                     TF_PARALLEL,
