@@ -243,3 +243,28 @@ def test_a_forked_child_reads_with_its_own_crt_client(s3_env: S3Env, crt: Any) -
     finally:
         os.close(read)
         os.waitpid(pid, 0)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param(Fault.wrong_content_range(), id="wrong-content-range"),
+        pytest.param(Fault.partial_200(), id="partial-200"),
+        pytest.param(
+            Fault.full_200(), id="full-200", marks=pytest.mark.servers("moto", reason="it rewrites a signed header")
+        ),
+    ],
+)
+def test_a_reply_for_the_wrong_bytes_is_never_used(s3_env: S3Env, crt: Any, s3_proxy: FaultProxy, fault: Fault) -> None:
+    data = _data()
+    url = s3_env.put("crt/wrong.bin", data)
+    s3_proxy.add_rule(fault, method="GET", key="crt/wrong.bin", window=(BLOCK, BLOCK + 1), times=None)
+    config = _config("crt", read_ahead=0, backoff_base=0.01)
+    got = bytearray()
+    with pytest.raises(tfr.StorageError) as caught, open_s3(url, config=config) as stream:
+        while chunk := stream.read(4096):
+            got += chunk
+    assert bytes(got) == data[: len(got)]  # nothing from the bad reply
+    assert len(got) <= BLOCK
+    assert isinstance(caught.value, tfr.ResponseError)  # at once: a wrong reply is not retried
+    assert str(caught.value).startswith(f"read {url} at byte {BLOCK}: ")

@@ -23,7 +23,7 @@ import botocore.exceptions as bce
 import urllib3.exceptions as u3e
 
 from ..config import S3Config
-from ..errors import ResponseError, StorageError
+from ..errors import ObjectChangedError, ResponseError, StorageError
 from .crt_client import CrtTarget, crt_client, load_awscrt, signing_config, target_of
 from .s3_client import resolved_credentials
 from .s3_errors import ShortBodyError
@@ -50,6 +50,18 @@ _REFUSED = frozenset(
     }
 )
 _CONNECT_TIMEOUT = frozenset({"AWS_IO_SOCKET_TIMEOUT"})
+# Replies the CRT refused for not carrying the range asked for: never retried, as on urllib3.
+_WRONG_REPLY = frozenset(
+    {
+        "AWS_ERROR_S3_MISSING_CONTENT_RANGE_HEADER",
+        "AWS_ERROR_S3_INVALID_CONTENT_RANGE_HEADER",
+        "AWS_ERROR_S3_MISSING_CONTENT_LENGTH_HEADER",
+        "AWS_ERROR_S3_INVALID_CONTENT_LENGTH_HEADER",
+        "AWS_ERROR_S3_INVALID_RESPONSE_STATUS",
+        "AWS_ERROR_S3_INVALID_RANGE_HEADER",
+        "AWS_ERROR_DEST_COPY_TOO_SMALL",  # a body longer than the part (a 200 with the whole object)
+    }
+)
 _TLS = re.compile(r"^AWS_IO_TLS_|^AWS_ERROR_TLS|^S2N_")
 
 
@@ -224,15 +236,27 @@ class _Transfer:
             return bce.ClientError(reply, "GetObject")
         name = str(getattr(error, "name", type(error).__name__))
         url = self._target.endpoint_url
+        path, offset = self._reader.path, self.start + self._received
+        if name in _WRONG_REPLY:
+            return ResponseError(
+                f"read {path} at byte {offset}: a reply that does not carry the range asked for ({name})",
+                path=path,
+                operation="read",
+            )
+        if name == "AWS_ERROR_S3_OBJECT_MODIFIED":
+            return ObjectChangedError(
+                f"read {path} at byte {offset}: the object changed while it was being read (its ETag changed)",
+                path=path,
+                operation="read",
+            )
         if name in _REFUSED:
             refused = ConnectionRefusedError(errno.ECONNREFUSED, os.strerror(errno.ECONNREFUSED))
             return bce.EndpointConnectionError(endpoint_url=url, error=refused)
         if name in _CONNECT_TIMEOUT and not self._headers:
             return bce.ConnectTimeoutError(endpoint_url=url)
         if _TLS.match(name):
-            path = self._reader.path
             return StorageError(
-                f"read {path} at byte {self.start + self._received}: the TLS handshake with {url} failed ({name}): "
+                f"read {path} at byte {offset}: the TLS handshake with {url} failed ({name}): "
                 "if its certificate is signed by a private CA set S3_CA_FILE to that CA; if it speaks plain "
                 "HTTP set S3_USE_HTTPS=0",
                 path=path,
