@@ -7,6 +7,7 @@ import hashlib
 import os
 import select
 import sys
+import threading
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ import tfrecord_s3 as tfr
 from tests.conftest import S3Env
 from tests.faults.proxy import FaultProxy
 from tests.faults.schedule import Fault
+from tests.waiting import wait_until
 from tfrecord_s3.config import S3Config
 from tfrecord_s3.errors import AccessDeniedError, ConfigError, ObjectChangedError, ObjectNotFoundError
 from tfrecord_s3.records.framing import encode_frame
@@ -268,3 +270,25 @@ def test_a_reply_for_the_wrong_bytes_is_never_used(s3_env: S3Env, crt: Any, s3_p
     assert len(got) <= BLOCK
     assert isinstance(caught.value, tfr.ResponseError)  # at once: a wrong reply is not retried
     assert str(caught.value).startswith(f"read {url} at byte {BLOCK}: ")
+
+
+def test_closing_a_dataset_cancels_a_stalled_crt_get(
+    s3_env: S3Env, crt: Any, s3_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("S3_TRANSPORT", "crt")
+    # A read timeout longer than the test: only cancelling the GET ends it.
+    monkeypatch.setenv("S3_REQUEST_TIMEOUT_MSEC", "120000")
+    first = s3_env.put("crt/close-a.tfrecord", b"".join(encode_frame(b"a%d" % i) for i in range(10)))
+    second = s3_env.put("crt/close-b.tfrecord", b"".join(encode_frame(b"b%d" % i) for i in range(10)))
+    s3_proxy.add_rule(Fault.stall(120, after=3), method="GET", key="crt/close-b.tfrecord")
+    it = iter(tfr.TFRecordDataset([first, second], num_parallel_reads=2))
+    assert next(it) == b"a0"
+    assert wait_until(lambda: bool(s3_proxy.requests(method="GET", key="crt/close-b.tfrecord")))
+    assert _prefetch_threads()
+    it.close()  # type: ignore[attr-defined]
+    # close() joins its readers for at most 2 s: a reader still waiting on its GET would be left.
+    assert _prefetch_threads() == []
+
+
+def _prefetch_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("tfrecord-s3 prefetch")]

@@ -104,14 +104,14 @@ class CrtRangeReader(S3RangeReader):
         given = 0
         try:
             while True:
-                received, error = transfer.wait(given, self._config.read_timeout)
+                received, done, error = transfer.wait(given, self._config.read_timeout)
                 if received > given:
                     yield received - given
                     given = received
                     continue
                 if error is not None:
                     raise error
-                if transfer.done:
+                if done:
                     if given != end - start:
                         raise ShortBodyError(f"{self.path}: body ended {end - start - given} bytes early")
                     return
@@ -168,12 +168,12 @@ class _Transfer:
         self._headers = False
         self.done = False
 
-    def wait(self, given: int, timeout: float) -> tuple[int, BaseException | None]:
-        """(bytes written so far, the fault) once there are more than ``given``, or the
-        request ended, or ``timeout`` seconds passed."""
+    def wait(self, given: int, timeout: float) -> tuple[int, bool, BaseException | None]:
+        """(bytes written so far, whether the request ended, its fault), read together once
+        there are more than ``given`` bytes, or the request ended, or ``timeout`` passed."""
         with self._changed:
             self._changed.wait_for(lambda: self._received > given or self.done, timeout)
-            return self._received, self._error if self.done else None
+            return self._received, self.done, self._error
 
     def close(self) -> None:
         with self._changed:
