@@ -14,9 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from ..dataset.split import Assignment
+from ..dataset.split import _file_size as file_size
 from ..records.compression import resolve_compression
-from ..storage import filesystem
-from ..storage.base import not_a_file
 
 if TYPE_CHECKING:
     from ..config import S3Config
@@ -30,18 +29,14 @@ Task = tuple[Assignment, ...]
 
 
 def file_sizes(paths: list[str], config: S3Config | None) -> list[int]:
-    """The byte length of each file, statted concurrently (ObjectNotFoundError names a missing one)."""
-
-    def size(path: str) -> int:
-        found = filesystem.stat(path, config=config)
-        if found.is_directory:
-            raise not_a_file(path, "a prefix (a directory)" if filesystem.is_s3(path) else "a directory")
-        return found.length
-
-    if len(paths) <= 1:
-        return [size(path) for path in paths]
-    with ThreadPoolExecutor(min(_STAT_THREADS, len(paths))) as pool:
-        return list(pool.map(size, paths))
+    """The byte length of each file: from the listing for a glob's matches (no request),
+    statted concurrently otherwise (ObjectNotFoundError names a missing one)."""
+    unknown = [path for path in paths if not isinstance(getattr(path, "size", None), int)]
+    if len(unknown) <= 1:
+        return [file_size(path, config) for path in paths]
+    with ThreadPoolExecutor(min(_STAT_THREADS, len(unknown))) as pool:
+        statted = dict(zip(unknown, pool.map(lambda path: file_size(path, config), unknown), strict=True))
+    return [statted[path] if path in statted else file_size(path, config) for path in paths]
 
 
 def plan_tasks(
