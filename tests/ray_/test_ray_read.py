@@ -150,6 +150,18 @@ def test_s3_planning_lists_once_and_heads_nothing(s3_env: S3Env, s3_counter: Htt
     assert dict(s3_counter.counts) == {"ListObjectsV2": 1, "GetObject": 1}  # + the sampled file, no HEAD
 
 
+def test_s3_paths_named_directly_are_headed_once_on_the_driver_only(s3_env: S3Env, s3_counter: HttpCounter) -> None:
+    paths = write_shards(s3_env.url("named"), [20, 20, 20])
+    s3_counter.reset()
+    tasks = tfrecord_datasource(paths, features=SPEC).get_read_tasks(3)
+    assert dict(s3_counter.counts) == {"HeadObject": 3}
+    s3_counter.reset()
+    # A task (run here, in-process, to count its requests) opens its file with a GET alone:
+    # the driver's HEAD travels with it as the size and ETag.
+    rows = sum(block.num_rows for block in tasks[1].read_fn())
+    assert (rows, dict(s3_counter.counts)) == (20, {"GetObject": 1})
+
+
 def test_datasource_pickles_small_without_secrets(s3_env: S3Env, monkeypatch: pytest.MonkeyPatch) -> None:
     secret = "pickle/must+never+hold+this/secret0123"
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)

@@ -25,7 +25,7 @@ from ..records.compression import DEFAULT_MAX_RATIO, resolve_compression
 from ..records.framing import DEFAULT_MAX_RECORD_BYTES
 from ._datasink import TFRecordDatasink
 from ._datasource import TFRecordDatasource
-from ._plan import file_sizes
+from ._plan import sized_files
 from ._read import TaskOptions
 from ._schema import infer_features, sample_records
 from ._tfds import tfds_rows
@@ -118,7 +118,7 @@ def tfrecord_datasource(
     files = resolve_filenames(paths, config=config)
     if not files:
         raise ConfigError("read_tfrecords: no paths given")
-    sizes = file_sizes(files, config)
+    files, sizes = sized_files(files, config)
     read = ReadOptions(compression_type, verify_crc, max_record_bytes, max_decompression_ratio, "raise", config)
     inferred_from = None
     if features is None:
