@@ -1,7 +1,8 @@
 """Ray layer: ``tfrecord_s3.ray.read_tfrecords`` against Ray Data's own
-``ray.data.read_tfrecords`` (TensorFlow default path) on the same local shards of ~1 KB
-Examples: records/s of ``ds.count()`` and of a full ``ds.iter_batches()``, each on a local
-Ray with 2 CPUs, schema inferred by both (neither is given one), CRCs checked by ours only.
+``ray.data.read_tfrecords`` (TensorFlow default path) on the same eight local shards of ~1 KB
+Examples (80 MB in all, ``--quick`` 8 MB, ``TFR_BENCH_RAY_MB`` sets it): records/s of
+``ds.count()`` and of a full ``ds.iter_batches()``, each on a local Ray with 2 CPUs, schema
+inferred by both (neither is given one), CRCs checked by ours only.
 
     python -m benchmarks.bench_ray [--quick] [--repeats N] [--network s3-region|s3-far]
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +32,10 @@ from .peers._common import Measurement, Plan, measure_interleaved
 from .shaper import PROFILES
 
 SHARDS = 8
+#: MB of shards in all: quick and full runs (``TFR_BENCH_RAY_MB`` overrides). Ray's TF path
+#: decodes ~1,000 records/s per core, so one peer call over the full set (count() and
+#: iter_batches(), ``repeats`` each) must still fit PEER_TIMEOUT.
+QUICK_MB, FULL_MB = 8, 80
 NUM_CPUS = 2
 TARGET = 5.0  # x Ray's default (TensorFlow) path
 BUCKET = "bench-ray"
@@ -119,9 +125,7 @@ def run(settings: Settings) -> Results:
             results.versions[package] = md.version(package)
         except md.PackageNotFoundError:
             pass
-    # Small: Ray's own path decodes well under 1000 records/s per core (one peer call must fit
-    # PEER_TIMEOUT on a busy machine).
-    files = example_shards(8, SHARDS)
+    files = example_shards(int(os.environ.get("TFR_BENCH_RAY_MB") or (QUICK_MB if settings.quick else FULL_MB)), SHARDS)
     total = sum(f.bytes for f in files)
     print(f"  [ray] {SHARDS} shards, {sum(f.records for f in files):,} records, {total / 1e6:.0f} MB", flush=True)
     with shards_on(files, settings.network) as where:
