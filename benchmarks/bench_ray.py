@@ -10,8 +10,16 @@ inferred by both (neither is given one), CRCs checked by ours only.
 ``s3://`` with ``S3_ENDPOINT`` set to the proxy (Ray's workers inherit the driver's
 environment), Ray's reads them through a ``pyarrow.fs.S3FileSystem`` pointed at it.
 
-Ray's path runs in the venv ``RAY_TF_VENV`` (ray[data] + tensorflow-cpu). Its tfx-bsl path is
-gone (ray-project/ray#63245: tfx-bsl caps pyarrow < 11, Ray needs >= 17), so no second peer row.
+Ray's TensorFlow path runs in the venv ``RAY_TF_VENV`` (ray[data] + tensorflow-cpu), its
+tfx-bsl path in ``RAY_TFX_VENV`` when that exists: Ray removed ``tfx_read_options`` after 2.55
+(ray-project/ray#63245, when tfx-bsl still capped pyarrow < 11), but tfx-bsl 1.21 takes
+pyarrow > 14, so Ray 2.55.1 + tfx-bsl 1.21.0 + tensorflow-metadata 1.21.0, all ``--no-deps``
+over the TF venv's packages (TensorFlow 2.21), installs and runs::
+
+    python3.11 -m venv /work/.venvs/ray-tfx
+    echo "$(/work/.venvs/ray-tf/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+        > "$(/work/.venvs/ray-tfx/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/ray_tf.pth"
+    /work/.venvs/ray-tfx/bin/pip install --no-deps ray==2.55.1 tfx-bsl==1.21.0 tensorflow-metadata==1.21.0
 """
 
 from __future__ import annotations
@@ -24,7 +32,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._common import RAY_TF_VENV, Results, Settings, Target, alternate, collect_peer, own_versions, parse_settings
+from ._common import (
+    RAY_TF_VENV,
+    VENVS,
+    Results,
+    Settings,
+    Target,
+    alternate,
+    collect_peer,
+    own_versions,
+    parse_settings,
+)
 from ._data import RecordFile, example_shards
 from ._ours import Missing, piece
 from ._servers import environment, network, s3rver
@@ -38,6 +56,8 @@ SHARDS = 8
 QUICK_MB, FULL_MB = 8, 80
 NUM_CPUS = 2
 TARGET = 5.0  # x Ray's default (TensorFlow) path
+TARGET_TFX = 1.5  # x its tfx-bsl path
+RAY_TFX_VENV = VENVS / "ray-tfx"
 BUCKET = "bench-ray"
 
 
@@ -145,20 +165,28 @@ def run(settings: Settings) -> Results:
             "num_cpus": NUM_CPUS,
         }
         sides.append(lambda n: collect_peer(results, RAY_TF_VENV, "ray_tf", {**peer_args, "repeats": n}))
+        if (RAY_TFX_VENV / "bin" / "python").exists():
+            tfx_args = {**peer_args, "tfx": True}
+            sides.append(lambda n: collect_peer(results, RAY_TFX_VENV, "ray_tf", {**tfx_args, "repeats": n}))
+        else:
+            results.note(f"no tfx-bsl row: {RAY_TFX_VENV} is missing (its recipe is in bench_ray's docstring)")
         alternate(results, sides)
-    for what in ("count()", "iter_batches()"):
-        ours = results.find(f"ours read_tfrecords {what}")
-        peer = results.find(f"ray.data.read_tfrecords (TF) {what}")
-        results.target(
-            Target(
-                f"Ray Data {what}, {where.scenario}",
-                ours.records_per_s if ours else None,
-                peer.records_per_s if peer else None,
-                "rec/s",
-                TARGET,
-                baseline_name="ray.data.read_tfrecords (TF)",
+    for path, goal in (("TF", TARGET), ("tfx-bsl", TARGET_TFX)):
+        for what in ("count()", "iter_batches()"):
+            ours = results.find(f"ours read_tfrecords {what}")
+            peer = results.find(f"ray.data.read_tfrecords ({path}) {what}")
+            if path != "TF" and peer is None:
+                continue
+            results.target(
+                Target(
+                    f"Ray Data {what}{'' if path == 'TF' else ' vs ' + path}, {where.scenario}",
+                    ours.records_per_s if ours else None,
+                    peer.records_per_s if peer else None,
+                    "rec/s",
+                    goal,
+                    baseline_name=f"ray.data.read_tfrecords ({path})",
+                )
             )
-        )
     results.write()
     return results
 
