@@ -64,10 +64,15 @@ def main() -> None:
         (f"ray.data.read_tfrecords ({path}) count()", count),
         (f"ray.data.read_tfrecords ({path}) iter_batches()", iterate),
     ]
-    ray.data.read_tfrecords(paths[:1], **options).count()  # warm-up: worker processes, TensorFlow import in each
     results: list[Measurement] = []
-    for name, run in plans:
-        results.append(measure(name, scenario, run, int(args["repeats"]), track_memory=False))
+    notes: list[str] = []
+    unreadable = _no_s3_in_tensorflow(paths[0]) if tfx and s3 else None
+    if unreadable:
+        notes.append(f"no tfx-bsl row on S3: {unreadable}")
+    else:
+        ray.data.read_tfrecords(paths[:1], **options).count()  # warm-up: worker processes, TensorFlow import
+        for name, run in plans:
+            results.append(measure(name, scenario, run, int(args["repeats"]), track_memory=False))
     ray.shutdown()
     versions = {}
     for package in ("ray", "tensorflow-cpu", "tensorflow", "pyarrow", "tfx-bsl"):
@@ -75,8 +80,20 @@ def main() -> None:
             versions[f"{'ray-tfx' if tfx else 'ray'} venv {package}"] = md.version(package)
         except md.PackageNotFoundError:
             pass
-    emit(results, versions, [])
+    emit(results, versions, notes)
     finish()
+
+
+def _no_s3_in_tensorflow(path: str) -> str | None:
+    """Why TensorFlow cannot open ``path`` (Ray's tfx-bsl path reads every file with
+    ``tf.data.TFRecordDataset``, whatever ``filesystem`` says), or None if it can."""
+    import tensorflow as tf
+
+    try:
+        tf.io.gfile.exists(path)
+    except tf.errors.UnimplementedError as exc:
+        return f"Ray's tfx-bsl path reads files through TensorFlow {tf.__version__}, which says: {exc.message}"
+    return None
 
 
 if __name__ == "__main__":
