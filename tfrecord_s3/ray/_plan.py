@@ -54,7 +54,9 @@ def _pinned(path: str, config: S3Config | None) -> tuple[str, int]:
         except ObjectNotFoundError:
             file_size(path, config)  # a prefix: "not a file" (else the not-found error again)
             raise
-        return ListedObject(path, int(head["ContentLength"]), str(head["ETag"])), int(head["ContentLength"])
+        size = int(head["ContentLength"])
+        # No ETag (some S3-compatible stores): the task then HEADs the object itself.
+        return ListedObject(path, size, str(head.get("ETag") or "")), size
     return path, file_size(path, config)
 
 
