@@ -20,6 +20,12 @@ from benchmarks.peers._common import Measurement, emit, finish, measure, read_ar
 
 def main() -> None:
     args = read_args()
+    # TensorFlow (and tfx-bsl) imported here, once, before Ray Data's threads import them
+    # concurrently: a racing second import fails ("tf.RaggedTensorSpec has already been registered").
+    import tensorflow  # noqa: F401
+
+    if args.get("tfx"):
+        import tfx_bsl  # type: ignore[import-not-found]  # noqa: F401
     import ray
 
     ray.init(num_cpus=int(args["num_cpus"]), include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
