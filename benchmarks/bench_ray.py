@@ -1,7 +1,8 @@
 """Ray layer: ``tfrecord_s3.ray.read_tfrecords`` against Ray Data's own
-``ray.data.read_tfrecords`` (TensorFlow default path) on the same local shards of ~1 KB
-Examples: records/s of ``ds.count()`` and of a full ``ds.iter_batches()``, each on a local
-Ray with 2 CPUs, schema inferred by both (neither is given one), CRCs checked by ours only.
+``ray.data.read_tfrecords`` (TensorFlow default path) on the same eight local shards of ~1 KB
+Examples (32 MB in all, ``--quick`` 8 MB, ``TFR_BENCH_RAY_MB`` sets it): records/s of
+``ds.count()`` and of a full ``ds.iter_batches()``, each on a local Ray with 2 CPUs, schema
+inferred by both (neither is given one), CRCs checked by ours only.
 
     python -m benchmarks.bench_ray [--quick] [--repeats N] [--network s3-region|s3-far]
 
@@ -9,20 +10,39 @@ Ray with 2 CPUs, schema inferred by both (neither is given one), CRCs checked by
 ``s3://`` with ``S3_ENDPOINT`` set to the proxy (Ray's workers inherit the driver's
 environment), Ray's reads them through a ``pyarrow.fs.S3FileSystem`` pointed at it.
 
-Ray's path runs in the venv ``RAY_TF_VENV`` (ray[data] + tensorflow-cpu). Its tfx-bsl path is
-gone (ray-project/ray#63245: tfx-bsl caps pyarrow < 11, Ray needs >= 17), so no second peer row.
+Ray's TensorFlow path runs in the venv ``RAY_TF_VENV`` (ray[data] + tensorflow-cpu), its
+tfx-bsl path in ``RAY_TFX_VENV`` when that exists: Ray removed ``tfx_read_options`` after 2.55
+(ray-project/ray#63245, when tfx-bsl still capped pyarrow < 11), but tfx-bsl 1.21 takes
+pyarrow > 14, so Ray 2.55.1 + tfx-bsl 1.21.0 + tensorflow-metadata 1.21.0, all ``--no-deps``
+over the TF venv's packages (TensorFlow 2.21), installs and runs::
+
+    python3.11 -m venv /work/.venvs/ray-tfx
+    echo "$(/work/.venvs/ray-tf/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+        > "$(/work/.venvs/ray-tfx/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/ray_tf.pth"
+    /work/.venvs/ray-tfx/bin/pip install --no-deps ray==2.55.1 tfx-bsl==1.21.0 tensorflow-metadata==1.21.0
 """
 
 from __future__ import annotations
 
 import importlib.metadata as md
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._common import RAY_TF_VENV, Results, Settings, Target, alternate, collect_peer, own_versions, parse_settings
+from ._common import (
+    RAY_TF_VENV,
+    VENVS,
+    Results,
+    Settings,
+    Target,
+    alternate,
+    collect_peer,
+    own_versions,
+    parse_settings,
+)
 from ._data import RecordFile, example_shards
 from ._ours import Missing, piece
 from ._servers import environment, network, s3rver
@@ -30,8 +50,15 @@ from .peers._common import Measurement, Plan, measure_interleaved
 from .shaper import PROFILES
 
 SHARDS = 8
+#: MB of shards in all: quick and full runs (``TFR_BENCH_RAY_MB`` overrides). Ray's TF path
+#: decodes ~1,000 records/s per core, so one peer call over the full set (count() and
+#: iter_batches(), ``repeats`` each) must still fit PEER_TIMEOUT: at 80 MB it did not (600 s,
+#: on a machine busy with other work).
+QUICK_MB, FULL_MB = 8, 32
 NUM_CPUS = 2
 TARGET = 5.0  # x Ray's default (TensorFlow) path
+TARGET_TFX = 1.5  # x its tfx-bsl path
+RAY_TFX_VENV = VENVS / "ray-tfx"
 BUCKET = "bench-ray"
 
 
@@ -119,9 +146,7 @@ def run(settings: Settings) -> Results:
             results.versions[package] = md.version(package)
         except md.PackageNotFoundError:
             pass
-    # Small: Ray's own path decodes well under 1000 records/s per core (one peer call must fit
-    # PEER_TIMEOUT on a busy machine).
-    files = example_shards(8, SHARDS)
+    files = example_shards(int(os.environ.get("TFR_BENCH_RAY_MB") or (QUICK_MB if settings.quick else FULL_MB)), SHARDS)
     total = sum(f.bytes for f in files)
     print(f"  [ray] {SHARDS} shards, {sum(f.records for f in files):,} records, {total / 1e6:.0f} MB", flush=True)
     with shards_on(files, settings.network) as where:
@@ -141,20 +166,28 @@ def run(settings: Settings) -> Results:
             "num_cpus": NUM_CPUS,
         }
         sides.append(lambda n: collect_peer(results, RAY_TF_VENV, "ray_tf", {**peer_args, "repeats": n}))
+        if (RAY_TFX_VENV / "bin" / "python").exists():
+            tfx_args = {**peer_args, "tfx": True}
+            sides.append(lambda n: collect_peer(results, RAY_TFX_VENV, "ray_tf", {**tfx_args, "repeats": n}))
+        else:
+            results.note(f"no tfx-bsl row: {RAY_TFX_VENV} is missing (its recipe is in bench_ray's docstring)")
         alternate(results, sides)
-    for what in ("count()", "iter_batches()"):
-        ours = results.find(f"ours read_tfrecords {what}")
-        peer = results.find(f"ray.data.read_tfrecords (TF) {what}")
-        results.target(
-            Target(
-                f"Ray Data {what}, {where.scenario}",
-                ours.records_per_s if ours else None,
-                peer.records_per_s if peer else None,
-                "rec/s",
-                TARGET,
-                baseline_name="ray.data.read_tfrecords (TF)",
+    for path, goal in (("TF", TARGET), ("tfx-bsl", TARGET_TFX)):
+        for what in ("count()", "iter_batches()"):
+            ours = results.find(f"ours read_tfrecords {what}")
+            peer = results.find(f"ray.data.read_tfrecords ({path}) {what}")
+            if path != "TF" and peer is None:
+                continue
+            results.target(
+                Target(
+                    f"Ray Data {what}{'' if path == 'TF' else ' vs ' + path}, {where.scenario}",
+                    ours.records_per_s if ours else None,
+                    peer.records_per_s if peer else None,
+                    "rec/s",
+                    goal,
+                    baseline_name=f"ray.data.read_tfrecords ({path})",
+                )
             )
-        )
     results.write()
     return results
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import tfrecord_s3 as tfr
-from tests.conftest import FAKE_KEY_ID, S3Env
+from tests.conftest import FAKE_KEY_ID, HttpCounter, S3Env
 from tests.ray_.data import SPEC, records_of, write_shards
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'tfrecord-s3[ray]')")
@@ -132,6 +132,34 @@ def test_s3_every_record_once(s3_env: S3Env) -> None:
     table = table_of(ds)
     assert table.column("id").to_pylist() == list(range(340))
     assert table.equals(parse_example_table(records_of(paths), SPEC).sort_by("id"))
+
+
+def test_s3_planning_lists_once_and_heads_nothing(s3_env: S3Env, s3_counter: HttpCounter) -> None:
+    write_shards(s3_env.url("plan"), [30, 30, 30, 30], padding=500)
+    s3_counter.reset()
+    source = tfrecord_datasource(s3_env.url("plan/part-*.tfrecord"), features=SPEC, min_range_bytes=1)
+    tasks = source.get_read_tasks(8)
+    # Sizes come from the listing: Ray plans (here, byte ranges of every file) with no HEAD.
+    assert dict(s3_counter.counts) == {"ListObjectsV2": 1}
+    assert len(tasks) == 8
+    assert sum(task.metadata.size_bytes for task in tasks) == sum(
+        item["Size"] for item in s3_env.client.list_objects_v2(Bucket=s3_env.bucket, Prefix="plan/")["Contents"]
+    )
+    s3_counter.reset()
+    tfrecord_datasource(s3_env.url("plan/part-*.tfrecord"), schema_sample=10).get_read_tasks(2)
+    assert dict(s3_counter.counts) == {"ListObjectsV2": 1, "GetObject": 1}  # + the sampled file, no HEAD
+
+
+def test_s3_paths_named_directly_are_headed_once_on_the_driver_only(s3_env: S3Env, s3_counter: HttpCounter) -> None:
+    paths = write_shards(s3_env.url("named"), [20, 20, 20])
+    s3_counter.reset()
+    tasks = tfrecord_datasource(paths, features=SPEC).get_read_tasks(3)
+    assert dict(s3_counter.counts) == {"HeadObject": 3}
+    s3_counter.reset()
+    # A task (run here, in-process, to count its requests) opens its file with a GET alone:
+    # the driver's HEAD travels with it as the size and ETag.
+    rows = sum(block.num_rows for block in tasks[1].read_fn())
+    assert (rows, dict(s3_counter.counts)) == (20, {"GetObject": 1})
 
 
 def test_datasource_pickles_small_without_secrets(s3_env: S3Env, monkeypatch: pytest.MonkeyPatch) -> None:

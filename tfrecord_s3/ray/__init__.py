@@ -25,7 +25,8 @@ from ..records.compression import DEFAULT_MAX_RATIO, resolve_compression
 from ..records.framing import DEFAULT_MAX_RECORD_BYTES
 from ._datasink import TFRecordDatasink
 from ._datasource import TFRecordDatasource
-from ._plan import file_sizes
+from ._index import index_rows
+from ._plan import sized_files
 from ._read import TaskOptions
 from ._schema import infer_features, sample_records
 from ._tfds import tfds_rows
@@ -53,6 +54,7 @@ def read_tfrecords(
     max_decompression_ratio: float = DEFAULT_MAX_RATIO,
     schema_sample: int = 1000,
     batch_size: int = 1024,
+    use_index: bool | None = None,
     **read_args: Any,
 ) -> ray.data.Dataset:
     """A Ray Dataset of the ``tf.train.Example`` records in ``paths`` (local, ``file://`` or
@@ -68,10 +70,13 @@ def read_tfrecords(
     ``compression_type``: None / "" / "GZIP" / "ZLIB" / "auto" (by extension), as in
     TensorFlow. Uncompressed files are split into byte ranges when Ray asks for more read
     tasks than there are files (``override_num_blocks``, or Ray's own choice for files of
-    64 MiB and more). Record counts come from TensorFlow Datasets' ``dataset_info.json`` where
-    one describes the files. ``batch_size``: records decoded per block. Other keyword arguments
-    (``concurrency``, ``num_cpus``, ``ray_remote_args``, ...) go to
-    ``ray.data.read_datasource``. Errors are our typed errors, raised from
+    64 MiB and more). Record counts, so that ``ds.count()`` reads nothing, come from TensorFlow
+    Datasets' ``dataset_info.json`` where one describes the files, and from our index sidecars
+    (``tfrecord-s3 index``, ``TFRecordWriter(index=True)``) where they are fresh:
+    ``use_index`` None (default) looks for those of local files only, True of ``s3://`` files
+    too (one GET each while planning), False never. ``batch_size``: records decoded per
+    block. Other keyword arguments (``concurrency``, ``num_cpus``, ``ray_remote_args``, ...)
+    go to ``ray.data.read_datasource``. Errors are our typed errors, raised from
     ``ray.exceptions.RayTaskError`` subclasses of them: ``except DecodeError`` catches them.
     """
     if override_num_blocks is not None and override_num_blocks < 1:
@@ -87,6 +92,7 @@ def read_tfrecords(
         max_decompression_ratio=max_decompression_ratio,
         schema_sample=schema_sample,
         batch_size=batch_size,
+        use_index=use_index,
         # Asked for so many blocks: cut files as finely as that takes.
         min_range_bytes=1 if override_num_blocks is not None else DEFAULT_MIN_RANGE_BYTES,
     )
@@ -106,6 +112,7 @@ def tfrecord_datasource(
     max_decompression_ratio: float = DEFAULT_MAX_RATIO,
     schema_sample: int = 1000,
     batch_size: int = 1024,
+    use_index: bool | None = None,
     min_range_bytes: int = DEFAULT_MIN_RANGE_BYTES,
 ) -> TFRecordDatasource:
     """The :class:`TFRecordDatasource` :func:`read_tfrecords` reads (files listed and sized,
@@ -118,7 +125,7 @@ def tfrecord_datasource(
     files = resolve_filenames(paths, config=config)
     if not files:
         raise ConfigError("read_tfrecords: no paths given")
-    sizes = file_sizes(files, config)
+    files, sizes = sized_files(files, config)
     read = ReadOptions(compression_type, verify_crc, max_record_bytes, max_decompression_ratio, "raise", config)
     inferred_from = None
     if features is None:
@@ -130,6 +137,9 @@ def tfrecord_datasource(
         specs = _projected(specs, columns, inferred=inferred_from is not None)
     options = TaskOptions(read, specs, batch_size, _BATCH_BYTES, inferred_from)
     rows = tfds_rows(files, config)
+    if use_index is not False and None in rows:
+        indexed = index_rows(files, sizes, config, compression_type=compression_type, s3=bool(use_index))
+        rows = [known if known is not None else found for known, found in zip(rows, indexed, strict=True)]
     return TFRecordDatasource(files, sizes, options, min_range_bytes=max(1, min_range_bytes), rows=rows)
 
 
@@ -140,6 +150,7 @@ def write_tfrecords(
     compression_type: str | None = None,
     filename_prefix: str = "part",
     min_rows_per_file: int | None = None,
+    index: bool = True,
     config: S3Config | None = None,
     **write_args: Any,
 ) -> list[str]:
@@ -149,7 +160,10 @@ def write_tfrecords(
 
     Columns become features: integers and booleans int64, floats float32 (TFRecords hold no
     float64), strings and binary bytes; list, fixed-size-list and tensor columns their
-    flattened values; a null leaves the feature out of that record. Returns the shard paths.
+    flattened values; a null leaves the feature out of that record. ``index``: each
+    uncompressed shard also gets our index sidecar (``<shard>.tfrecord-s3.idx``), so
+    :func:`read_tfrecords` (and random access) know its records without reading it. Returns
+    the shard paths.
     Other keyword arguments go to ``Dataset.write_datasink`` (``concurrency``, ...).
     """
     sink = TFRecordDatasink(
@@ -157,6 +171,7 @@ def write_tfrecords(
         compression_type=compression_type,
         filename_prefix=filename_prefix,
         min_rows_per_file=min_rows_per_file,
+        index=index,
         config=config,
     )
     dataset.write_datasink(sink, **write_args)

@@ -3,6 +3,8 @@
 Each write task writes one shard, ``<path>/<prefix>-<task index>.tfrecord[.gz|.zlib]``, of
 ``tf.train.Example`` records built by :func:`tfrecord_s3.encode_example` from the rows of its
 blocks; a retried task rewrites the same shard (on S3 the object appears only when complete).
+An uncompressed shard gets our index sidecar (``<shard>.tfrecord-s3.idx``) when it is closed,
+so reading the set back knows each shard's records without reading it.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class TFRecordDatasink(Datasink[list[tuple[str, int]]]):
         compression_type: str | None = None,
         filename_prefix: str = "part",
         min_rows_per_file: int | None = None,
+        index: bool = True,
         config: S3Config | None = None,
     ) -> None:
         if not path:
@@ -51,6 +54,8 @@ class TFRecordDatasink(Datasink[list[tuple[str, int]]]):
         self.compression = resolve_compression(compression_type)
         self.filename_prefix = filename_prefix
         self.config = config
+        # Sidecars only fit uncompressed shards (a compressed one cannot be entered mid-stream).
+        self.index = index and not self.compression
         self._min_rows = min_rows_per_file
         self.written: list[str] = []
 
@@ -85,7 +90,7 @@ class TFRecordDatasink(Datasink[list[tuple[str, int]]]):
                 table = BlockAccessor.for_block(block).to_arrow()
                 for row in rows_of(table):
                     if writer is None:
-                        writer = TFRecordWriter(target, self.compression, config=self.config)
+                        writer = TFRecordWriter(target, self.compression, index=self.index, config=self.config)
                     writer.write(encode_example(row))
                     count += 1
         except BaseException as exc:

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import heapq
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
 
+from ..config import S3Config
 from ..dataset.split import Assignment
+from ..dataset.split import _file_size as file_size
+from ..errors import ObjectNotFoundError
 from ..records.compression import resolve_compression
-from ..storage import filesystem
-from ..storage.base import not_a_file
+from ..storage.filesystem import is_s3
+from ..storage.s3_files import ListedObject
+from ..storage.s3_path import S3Path
+from ..storage.s3_reader import head_object
 
-if TYPE_CHECKING:
-    from ..config import S3Config
-
-__all__ = ["Task", "file_sizes", "plan_tasks"]
+__all__ = ["Task", "plan_tasks", "sized_files"]
 
 # HEADs in flight while sizing the files of a dataset (S3: ~10 ms each).
 _STAT_THREADS = 16
@@ -29,19 +30,34 @@ _STAT_THREADS = 16
 Task = tuple[Assignment, ...]
 
 
-def file_sizes(paths: list[str], config: S3Config | None) -> list[int]:
-    """The byte length of each file, statted concurrently (ObjectNotFoundError names a missing one)."""
+def sized_files(paths: list[str], config: S3Config | None) -> tuple[list[str], list[int]]:
+    """Each file with its byte length. A glob's matches keep the listing's size (no request);
+    another ``s3://`` object is HEADed once, here, and comes back as a
+    :class:`~tfrecord_s3.storage.s3_files.ListedObject` carrying its size and ETag, so the
+    read tasks open it without a HEAD of their own (and refuse a rewritten one); a local
+    file is statted. ObjectNotFoundError names a missing file."""
+    unknown = [path for path in paths if not isinstance(getattr(path, "size", None), int)]
+    if len(unknown) <= 1:
+        pinned = [_pinned(path, config) for path in unknown]
+    else:
+        with ThreadPoolExecutor(min(_STAT_THREADS, len(unknown))) as pool:
+            pinned = list(pool.map(lambda path: _pinned(path, config), unknown))
+    found = iter(pinned)
+    out = [(path, listed) if isinstance(listed := getattr(path, "size", None), int) else next(found) for path in paths]
+    return [path for path, _ in out], [size for _, size in out]
 
-    def size(path: str) -> int:
-        found = filesystem.stat(path, config=config)
-        if found.is_directory:
-            raise not_a_file(path, "a prefix (a directory)" if filesystem.is_s3(path) else "a directory")
-        return found.length
 
-    if len(paths) <= 1:
-        return [size(path) for path in paths]
-    with ThreadPoolExecutor(min(_STAT_THREADS, len(paths))) as pool:
-        return list(pool.map(size, paths))
+def _pinned(path: str, config: S3Config | None) -> tuple[str, int]:
+    if is_s3(path):
+        try:
+            head = head_object(S3Path.parse(path), config if config is not None else S3Config.from_env())
+        except ObjectNotFoundError:
+            file_size(path, config)  # a prefix: "not a file" (else the not-found error again)
+            raise
+        size = int(head["ContentLength"])
+        # No ETag (some S3-compatible stores): the task then HEADs the object itself.
+        return ListedObject(path, size, str(head.get("ETag") or "")), size
+    return path, file_size(path, config)
 
 
 def plan_tasks(
