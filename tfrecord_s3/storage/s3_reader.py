@@ -24,7 +24,16 @@ from ..config import S3Config
 from ..errors import ConfigError, ObjectChangedError, ObjectNotFoundError, ResponseError, StorageError
 from .retry import Backoff, policy_for
 from .s3_client import get_client, refresh_credentials
-from .s3_errors import CutReplyError, Fault, ShortBodyError, classify, http_status, reply_was_cut, translate
+from .s3_errors import (
+    S3_FAULTS,
+    CutReplyError,
+    Fault,
+    ShortBodyError,
+    classify,
+    http_status,
+    reply_was_cut,
+    translate,
+)
 from .s3_path import S3Path
 
 __all__ = ["S3RangeReader", "head_object"]
@@ -84,6 +93,9 @@ class S3RangeReader:
     Thread-safe: read-ahead threads call :meth:`iter_range` concurrently. Holds no boto3
     client (looked up per request from the per-process cache), so it pickles without one.
     """
+
+    #: How BlockStream understands this reader's exceptions (botocore's and urllib3's).
+    faults = S3_FAULTS
 
     def __init__(self, location: S3Path, config: S3Config, *, head: dict[str, Any] | None = None) -> None:
         self._location = location
