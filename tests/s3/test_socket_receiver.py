@@ -31,7 +31,7 @@ PATH = "test://object"
 
 class _Handler(BaseHTTPRequestHandler):
     """``/full/N``, ``/short/N/M`` (promise N, send M, close), ``/stall/N/M`` (send M, then
-    wait until the test ends), ``/chunked/N``."""
+    wait until the test ends), ``/drip/N/P`` (P bytes every 20 ms), ``/chunked/N``."""
 
     protocol_version = "HTTP/1.1"
     server: _Server
@@ -54,6 +54,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.send_header("Content-Length", str(size))
         self.end_headers()
+        if kind == "drip":
+            for at in range(0, size, sent):
+                self.wfile.write(DATA[at : min(size, at + sent)])
+                self.wfile.flush()
+                self.server.release.wait(0.02)
+            return
         self.wfile.write(DATA[:sent])
         self.wfile.flush()
         if kind == "stall":
@@ -191,9 +197,30 @@ def test_a_chunked_body_takes_the_copying_path_and_arrives_exactly(site: Site) -
     assert max(counts) <= 1024 * KiB
 
 
-def test_plain_tcp_waits_for_big_pieces_and_restores_the_socket(site: Site) -> None:
-    if site.tls:
-        pytest.skip("SO_RCVLOWAT is set on plain TCP sockets only")
+def test_a_slow_trickle_is_not_a_stall(site: Site) -> None:
+    # Fewer bytes than the low-water mark arrive within the read timeout, but bytes arrive:
+    # a 4 KiB piece every 20 ms against a 1 s timeout (a 50x margin).
+    site.pool.timeout = urllib3.Timeout(connect=5, read=1.0)
+    size = 400 * KiB
+    assert take(site.get(f"/drip/{size}/{4 * KiB}"), size).tobytes() == DATA[:size]
+
+
+@pytest.mark.parametrize("drain", [True, False])
+def test_tls_records_are_drained_many_per_read(site: Site, drain: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not site.tls:
+        pytest.skip("plain TCP has no records")
+    monkeypatch.setattr(SocketReceiver, "drain_tls", drain)
+    counts: list[int] = []
+    assert take(site.get(f"/full/{len(DATA)}"), len(DATA), counts).tobytes() == DATA
+    if drain:
+        assert max(counts) > 64 * KiB  # many 16 KiB records per step
+        assert len(counts) < len(DATA) // (16 * KiB) // 2
+    else:
+        assert max(counts) <= 16 * KiB  # one record per read, as http.client reads
+    assert site.pool.num_connections == 1
+
+
+def test_the_low_water_mark_is_used_and_the_socket_restored(site: Site) -> None:
     body = site.get(f"/full/{len(DATA)}")
     receiver = SocketReceiver.attach(body)
     assert receiver is not None
