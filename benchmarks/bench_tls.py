@@ -17,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,18 @@ from ._common import REPO, WORK_DIR, Results, Settings, Target, alternate, own_v
 from ._data import example_file
 from ._ours import Missing, SchedulerWindow, piece
 from ._servers import REGION, S3rver, _stop, environment, network, s3rver
-from .bench_s3 import BUCKET, CEILING_THREADS, CHUNK, KEY, RANGE_BLOCK, URL, _check, _counters
+from .bench_s3 import (
+    BUCKET,
+    CEILING_THREADS,
+    CHUNK,
+    KEY,
+    RANGE_BLOCK,
+    URL,
+    _boto3_ranges,
+    _boto3_stream,
+    _check,
+    _counters,
+)
 from .peers._common import Measurement, NetworkStats, Plan, ServerCPU, measure_interleaved
 
 SCENARIO = "s3 single object, TLS"
@@ -77,34 +87,6 @@ def _tls_client(server: S3rver, port: int, ca_file: Path, pool: int = 10) -> Any
         aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
         config=config,
     )
-
-
-def _boto3_stream(client: Any, size: int) -> Callable[[], tuple[int, int]]:
-    def run() -> tuple[int, int]:
-        body = client.get_object(Bucket=BUCKET, Key=KEY)["Body"]
-        total = 0
-        while chunk := body.read(CHUNK):
-            total += len(chunk)
-        _check(total, size, "boto3 over TLS")
-        return 0, total
-
-    return run
-
-
-def _boto3_ranges(client: Any, size: int, threads: int) -> Callable[[], tuple[int, int]]:
-    ranges = [(start, min(start + RANGE_BLOCK, size) - 1) for start in range(0, size, RANGE_BLOCK)]
-
-    def fetch(span: tuple[int, int]) -> int:
-        body = client.get_object(Bucket=BUCKET, Key=KEY, Range=f"bytes={span[0]}-{span[1]}")["Body"]
-        return len(body.read())
-
-    def run() -> tuple[int, int]:
-        with ThreadPoolExecutor(threads) as pool:
-            total = sum(pool.map(fetch, ranges))
-        _check(total, size, "ranged GETs over TLS")
-        return 0, total
-
-    return run
 
 
 @contextmanager
