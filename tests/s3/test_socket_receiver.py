@@ -6,6 +6,7 @@ path for replies the fast path does not take (chunked)."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 import socket
 import ssl
@@ -62,6 +63,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.wfile.write(DATA[:sent])
         self.wfile.flush()
+        if kind == "notify":  # end the TLS session (close_notify), keep the TCP connection
+            self.wfile.flush()
+            with contextlib.suppress(OSError):
+                self.connection.unwrap()  # type: ignore[attr-defined]
+            self.server.release.wait(60)
+            self.close_connection = True
+            return
         if kind == "stall":
             self.server.stalling.set()
             self.server.release.wait(60)
@@ -186,6 +194,22 @@ def test_a_stalled_body_ends_at_once_when_aborted_from_another_thread(site: Site
     # may be dropped: the stream asks for it again from the first byte it lacks).
     assert sum(counts) <= 200 * KiB
     assert out[: sum(counts)].tobytes() == DATA[: sum(counts)]
+
+
+def test_a_tls_session_closed_mid_body_ends_the_body_at_once(site: Site) -> None:
+    if not site.tls:
+        pytest.skip("a TLS close_notify")
+    body = site.get(f"/notify/{len(DATA)}/{300 * KiB}")
+    counts: list[int] = []
+    out = memoryview(bytearray(len(DATA)))
+    began = time.monotonic()
+    with pytest.raises(ShortBodyError):  # not a read timeout 30 s later
+        for count in receive_into(body, out, PATH):
+            counts.append(count)
+    assert time.monotonic() - began < 20
+    assert sum(counts) == 300 * KiB
+    assert out[: 300 * KiB].tobytes() == DATA[: 300 * KiB]
+    body.close()
 
 
 def test_a_chunked_body_takes_the_copying_path_and_arrives_exactly(site: Site) -> None:

@@ -127,6 +127,7 @@ class SocketReceiver:
             self._poller.register(self._sock, select.POLLIN)
         self._low_water = 1
         self._patient = True  # False once a low-water wait outlasted the read timeout
+        self._ended = False  # TLS: the connection ended after the last bytes drained
 
     @classmethod
     def attach(cls, body: Any) -> SocketReceiver | None:
@@ -199,10 +200,12 @@ class SocketReceiver:
 
     def _receive_tls(self, view: memoryview, sock: ssl.SSLSocket) -> int:
         while True:
+            if self._ended:  # the TLS session was closed (close_notify): nothing more comes
+                return 0
             if not sock.pending():  # no decrypted bytes waiting inside the TLS layer
                 self._wait()
-            got, ended = self._drain(view, sock)
-            if got or ended:
+            got, self._ended = self._drain(view, sock)
+            if got or self._ended:
                 return got
             # Part of a record came: wait for its rest, waking on every byte.
             self._set_low_water(1)
