@@ -141,6 +141,7 @@ class BlockStream(io.RawIOBase):
         # How this transport's exceptions are retried, raised and logged: the reader's own
         # (``reader.faults``) unless given here.
         self._faults = faults if faults is not None else faults_of(reader)
+        self._classify = self._faults.classify
         self._cancel = threading.Event()
         self._backoff = Backoff(policy or RetryPolicy(), sleep=sleep, rng=rng, cancel=self._cancel, clock=clock)
         self._into = isinstance(reader, IntoRangeReader)
@@ -473,7 +474,7 @@ class BlockStream(io.RawIOBase):
                     raise _Closed from exc
                 if progress.received == want and not isinstance(exc, StorageError):
                     return out  # every byte arrived; the fault came after the last one
-                fault = self._faults.classify(exc)
+                fault = self._classify(exc)
                 if fault is Fault.REFRESH:
                     # Once per block: a token that is still expired after a refresh is denied.
                     refresh = getattr(self._reader, "refresh_credentials", None)
