@@ -19,6 +19,7 @@ CHART_PNG = REPO / "benchmarks" / "throughput.png"
 BENCHES = (
     ("core", "Local files (page cache warm)"),
     ("s3", "S3: one object on a local s3rver"),
+    ("tls", "S3 over HTTPS: one object through a local TLS front"),
     ("dataset", "S3: eight shards through a dataset"),
     ("small", "S3: many small objects through a dataset"),
     ("ray", "Ray Data: eight shards, ours vs ray.data.read_tfrecords"),
@@ -27,7 +28,7 @@ _KIND_COLOURS = {"ours": "#1f77b4", "peer": "#ff7f0e", "ceiling": "#7f7f7f"}
 #: Shaped networks (benchmarks/shaper.py) whose results get sections of their own.
 NETWORKS = ("s3-region", "s3-far")
 #: The layers that read through S3 (ray: from s3rver when shaped), so run through a shaped network too.
-SHAPED = ("s3", "dataset", "small", "ray")
+SHAPED = ("s3", "tls", "dataset", "small", "ray")
 
 
 def sections(profile: str = "loopback") -> list[tuple[str, str]]:

@@ -1,5 +1,7 @@
 """An in-memory StreamingRangeReader that raises the faults a real server cannot be made to
-produce on demand (botocore/urllib3 body errors), following a per-request plan."""
+produce on demand (botocore/urllib3 body errors), following a per-request plan.
+
+Both readers hand BlockStream the S3 fault handling, as S3RangeReader does."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
+
+from tfrecord_s3.storage.s3_errors import S3_FAULTS
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,10 @@ def client_error(code: str, status: int, operation: str = "GetObject") -> Callab
 
 
 class MemoryReader:
-    """Serves ``data``; request number i (0-based) follows ``plan(i, start, end)``."""
+    """Serves ``data``; request number i (0-based) follows ``plan(i, start, end)``. It stands
+    in for S3: its faults are botocore's, understood as S3RangeReader's are."""
+
+    faults = S3_FAULTS
 
     def __init__(
         self,
@@ -78,6 +85,8 @@ class MemoryReader:
 
 class PlainReader:
     """Only ``read_range`` (the base RangeReader protocol): all or nothing per call."""
+
+    faults = S3_FAULTS
 
     def __init__(self, data: bytes, failures: int, error: Callable[[], BaseException]) -> None:
         self.data = data

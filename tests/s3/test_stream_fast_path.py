@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import random
-import socket
 import threading
 import time
 import tracemalloc
@@ -21,8 +20,7 @@ from tests.faults.schedule import Fault
 from tests.s3.memory_reader import Fail, MemoryReader
 from tests.s3.test_stream import make_stream, pattern, read_all
 from tfrecord_s3.config import S3Config
-from tfrecord_s3.storage import s3_files, s3_reader
-from tfrecord_s3.storage.s3_client import get_client
+from tfrecord_s3.storage import s3_files, s3_reader, socket_receiver
 from tfrecord_s3.storage.s3_path import S3Path
 from tfrecord_s3.storage.stream import IntoRangeReader
 
@@ -179,28 +177,6 @@ def url(s3_env: S3Env) -> str:
     return s3_env.put(KEY, DATA)
 
 
-def test_the_socket_path_is_taken_on_a_real_server(s3_env: S3Env) -> None:
-    s3_env.put(KEY, DATA)
-    body = get_client(config(), "data").get_object(Bucket=s3_env.bucket, Key=KEY, Range="bytes=0-99999")["Body"]
-    receiver = s3_reader._SocketReceiver.attach(body)
-    assert receiver is not None
-    out = memoryview(bytearray(100_000))
-    sock = body._raw_stream._fp.fp.raw._sock
-    got = 0
-    low_waters = []
-    while got < len(out):
-        n = receiver.readinto(out[got : got + 5000])
-        assert 0 < n <= 5000
-        got += n
-        low_waters.append(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT))
-    assert out.tobytes() == DATA[:100_000]
-    # Waited for big pieces (the last wait may be for the few bytes left, whatever they are).
-    assert max(low_waters) > 1
-    receiver.finish()
-    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT) == 1  # ready for the next reply
-    body.close()
-
-
 def test_one_connection_serves_every_block_in_turn(url: str, s3_proxy: FaultProxy) -> None:
     # The last byte of each range goes through urllib3, which returns the connection to the
     # pool: with no read-ahead, every GET reuses the same connection.
@@ -256,7 +232,7 @@ def test_the_copying_fallback_resumes_exactly_too(
     url: str, s3_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Another HTTP stack (urllib3 1.x, a chunked body): bytes are copied from read1 chunks.
-    monkeypatch.setattr(s3_reader._SocketReceiver, "attach", classmethod(lambda cls, body: None))
+    monkeypatch.setattr(socket_receiver.SocketReceiver, "attach", classmethod(lambda cls, body: None))
     s3_proxy.add_rule(Fault.close_after(777), method="GET", key=KEY, window=(2 * BLOCK, 2 * BLOCK + 1))
     with s3_files.open_s3_stream(url, config=config(read_ahead=2)) as stream:
         assert stream.readall() == DATA

@@ -156,6 +156,11 @@ class _Window:
     def path(self) -> str:
         return f"{self._reader.path} (range from byte {self._base})"
 
+    @property
+    def faults(self) -> Any:
+        """The windowed reader's fault handling (S3's), for BlockStream."""
+        return getattr(self._reader, "faults", None)
+
     def read_range(self, start: int, end: int) -> bytes:
         data: bytes = self._reader.read_range(self._base + start, self._base + end)
         return data

@@ -23,7 +23,9 @@ class RangeReader(Protocol):
 
     ``read_range(start, end)`` returns exactly ``end - start`` bytes (end exclusive) or
     raises a :class:`~tfrecord_s3.errors.StorageError`. Tests and benchmarks plug in an
-    in-memory reader; production plugs in S3 and local files.
+    in-memory reader; production plugs in S3 and local files. A reader whose transport raises
+    its own exceptions also has ``faults``, a :class:`~tfrecord_s3.storage.faults.TransportFaults`
+    that tells BlockStream which of them to retry and how to report them.
     """
 
     @property

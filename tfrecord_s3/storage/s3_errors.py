@@ -8,7 +8,6 @@ own text (which for SignatureDoesNotMatch echoes the string that was signed).
 
 from __future__ import annotations
 
-import enum
 import http.client
 import ssl
 from typing import Any
@@ -25,31 +24,22 @@ from ..errors import (
     ResponseError,
     StorageError,
 )
+from .faults import Fault, ShortBodyError
 from .tls_hints import tls_error
 
 __all__ = [
+    "S3_FAULTS",
     "CutReplyError",
     "Fault",
+    "S3Faults",
     "ShortBodyError",
     "classify",
     "connection_detail",
+    "describe",
     "error_code",
     "http_status",
     "translate",
 ]
-
-
-class Fault(enum.Enum):
-    """What to do about an exception raised by a request."""
-
-    FATAL = "fatal"  # translate and raise at once
-    TRANSIENT = "transient"  # retry with backoff from the next unconsumed byte
-    THROTTLE = "throttle"  # 503 SlowDown & co: retry with the longer throttle backoff
-    REFRESH = "refresh"  # the session token expired: fetch fresh credentials, retry once
-
-
-class ShortBodyError(Exception):
-    """A body that ended before the bytes its headers promised (a clean close mid-body)."""
 
 
 class CutReplyError(Exception):
@@ -262,9 +252,7 @@ def _bare_400_hint(code: str, status: int) -> str:
     return ""
 
 
-def translate(
-    exc: BaseException, path: str, operation: str, offset: int | None = None
-) -> StorageError | ConfigError:
+def translate(exc: BaseException, path: str, operation: str, offset: int | None = None) -> StorageError | ConfigError:
     """Our error for ``exc`` (the caller raises it ``from exc``); ``offset``: the first byte
     of the object not delivered, named in the message. Ours pass through unchanged (a
     ConfigError from creating the client, e.g. an unknown AWS_PROFILE)."""
@@ -299,3 +287,33 @@ def translate(
         )
     detail = connection_detail(exc) or type(exc).__name__
     return StorageError(f"{operation} {path}{at}: {detail}", path=path, operation=operation)
+
+
+def describe(exc: BaseException) -> str:
+    """The exception's type and, for S3 replies, code and status: never its text, which may
+    echo request details."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = (response.get("Error") or {}).get("Code", "")
+        status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode", "")
+        return f"{type(exc).__name__} {code} (HTTP {status})"
+    return connection_detail(exc) or type(exc).__name__
+
+
+class S3Faults:
+    """:class:`~tfrecord_s3.storage.faults.TransportFaults` of botocore/urllib3 (what
+    :class:`~tfrecord_s3.storage.s3_reader.S3RangeReader` hands to BlockStream)."""
+
+    def classify(self, exc: BaseException) -> Fault:
+        return classify(exc)
+
+    def translate(
+        self, exc: BaseException, path: str, operation: str, offset: int | None = None
+    ) -> StorageError | ConfigError:
+        return translate(exc, path, operation, offset)
+
+    def describe(self, exc: BaseException) -> str:
+        return describe(exc)
+
+
+S3_FAULTS = S3Faults()

@@ -8,30 +8,30 @@ when the range starts at 0); anything else is a ResponseError and its bytes are 
 
 from __future__ import annotations
 
-import http.client
-import io
-import select
-import socket
-import ssl
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import urllib3.exceptions as u3e
 from botocore.exceptions import ClientError
 
 from ..config import S3Config
 from ..errors import ConfigError, ObjectChangedError, ObjectNotFoundError, ResponseError, StorageError
 from .retry import Backoff, policy_for
 from .s3_client import get_client, refresh_credentials
-from .s3_errors import CutReplyError, Fault, ShortBodyError, classify, http_status, reply_was_cut, translate
+from .s3_errors import (
+    S3_FAULTS,
+    CutReplyError,
+    Fault,
+    ShortBodyError,
+    classify,
+    http_status,
+    reply_was_cut,
+    translate,
+)
 from .s3_path import S3Path
+from .socket_receiver import CHUNK, chunk_reader, receive_into, shutdown_socket
 
 __all__ = ["S3RangeReader", "head_object"]
-
-_CHUNK = 1024 * 1024
-#: Bytes a receiving thread waits for per wake-up on plain TCP (SO_RCVLOWAT).
-_LOW_WATER = 1024 * 1024
 
 
 def head_object(location: S3Path, config: S3Config) -> dict[str, Any]:
@@ -85,6 +85,9 @@ class S3RangeReader:
     client (looked up per request from the per-process cache), so it pickles without one.
     """
 
+    #: How BlockStream understands this reader's exceptions (botocore's and urllib3's).
+    faults = S3_FAULTS
+
     def __init__(self, location: S3Path, config: S3Config, *, head: dict[str, Any] | None = None) -> None:
         self._location = location
         self._config = config
@@ -130,9 +133,9 @@ class S3RangeReader:
         body, leftover = self._get(start, end)
         remaining = end - start
         try:
-            read = _chunk_reader(body)
+            read = chunk_reader(body)
             while remaining > 0:
-                chunk = read(min(_CHUNK, remaining))
+                chunk = read(min(CHUNK, remaining))
                 if not chunk:
                     raise ShortBodyError(f"{self.path}: body ended {remaining} bytes early")
                 remaining -= len(chunk)
@@ -147,42 +150,13 @@ class S3RangeReader:
         if len(out) != end - start:
             raise ValueError(f"buffer of {len(out)} bytes for a {end - start}-byte range")
         body, leftover = self._get(start, end)
-        remaining = end - start
+        got = 0
         try:
-            receiver = _SocketReceiver.attach(body)
-            if receiver is None:  # not the urllib3 2 / http.client stack we know: copy
-                read = _chunk_reader(body)
-                while remaining > 0:
-                    chunk = read(min(_CHUNK, remaining))
-                    if not chunk:
-                        raise ShortBodyError(f"{self.path}: body ended {remaining} bytes early")
-                    got = len(chunk)
-                    written = end - start - remaining
-                    out[written : written + got] = chunk
-                    remaining -= got
-                    yield got
-                return
-            try:
-                while remaining > 1:
-                    written = end - start - remaining
-                    # Ask for all that is missing but the last byte: one recv() takes whatever
-                    # the socket holds, so a busy consumer thread costs few wake-ups.
-                    got = receiver.readinto(out[written : written + remaining - 1])
-                    if not got:
-                        raise ShortBodyError(f"{self.path}: body ended {remaining} bytes early")
-                    remaining -= got
-                    yield got
-            finally:
-                receiver.finish()
-            # The last byte through urllib3, which then returns the connection to its pool.
-            last = _chunk_reader(body)(1)
-            if not last:
-                raise ShortBodyError(f"{self.path}: body ended 1 byte early")
-            out[-1:] = last
-            remaining = 0
-            yield 1
+            for count in receive_into(body, out, self.path):
+                got += count
+                yield count
         finally:
-            self._done(body, unread=bool(remaining) or leftover)
+            self._done(body, unread=got < len(out) or leftover)
 
     def _get(self, start: int, end: int) -> tuple[Any, bool]:
         """The body of a checked ranged GET (see the module doc); tracked for :meth:`abort`."""
@@ -259,130 +233,4 @@ class S3RangeReader:
         with self._live_lock:
             bodies = list(self._live)
         for body in bodies:
-            _shutdown_socket(body)
-
-
-def _chunk_reader(body: Any) -> Callable[[int], bytes]:
-    """``read(n)``: whatever bytes have arrived (up to n), so a fault loses nothing that was
-    received. botocore's ``StreamingBody.read(n)`` waits for all n bytes and drops them all
-    on a timeout; urllib3's ``read1`` returns as soon as there are some. Undecoded always:
-    the bytes of a range are the stored bytes, whatever Content-Encoding says."""
-    raw = getattr(body, "_raw_stream", None)
-    read1 = getattr(raw, "read1", None)
-    if read1 is None:  # urllib3 1.x
-        return body.read  # type: ignore[no-any-return]
-
-    def read(amount: int) -> bytes:
-        return read1(amount, decode_content=False)  # type: ignore[no-any-return]
-
-    return read
-
-
-class _SocketReceiver:
-    """Receives a body straight into the caller's buffer: like :func:`_chunk_reader`
-    (whatever has arrived, up to ``len(view)``; a fault loses nothing received) with no bytes
-    object in between. Works one level below urllib3, on http.client's buffered socket file,
-    keeping both layers' length counts in step. Build it with :meth:`attach`."""
-
-    def __init__(self, raw: Any, response: http.client.HTTPResponse, file: io.BufferedReader, left: int) -> None:
-        self._raw = raw
-        self._response = response
-        self._file = file
-        self._left = left
-        self._drained = False
-        # On plain TCP, a low-water mark makes each wake-up take _LOW_WATER bytes instead
-        # of every 64 KiB segment: a few hundred Python steps per GB instead of thousands.
-        sock = getattr(file.raw, "_sock", None)  # the socket under socket.makefile()
-        self._sock: socket.socket | None = None  # None: no low-water mark
-        self._poller: select.poll | None = None
-        if isinstance(sock, socket.socket) and not isinstance(sock, ssl.SSLSocket) and hasattr(select, "poll"):
-            self._sock = sock
-            self._poller = select.poll()
-            self._poller.register(sock, select.POLLIN)
-        self._low_water = 1
-        self._patient = True  # False once a low-water wait outlasted the read timeout
-
-    @classmethod
-    def attach(cls, body: Any) -> _SocketReceiver | None:
-        """A receiver for botocore ``body``; None for any other stack than urllib3 2 over
-        http.client with a Content-Length (the caller then copies read1 chunks)."""
-        raw = getattr(body, "_raw_stream", None)
-        response = getattr(raw, "_fp", None)
-        file = getattr(response, "fp", None)
-        if not (
-            isinstance(response, http.client.HTTPResponse)
-            and not response.chunked
-            and response.length is not None
-            and isinstance(file, io.BufferedReader)
-            and isinstance(getattr(raw, "length_remaining", None), int)
-            and isinstance(getattr(raw, "_fp_bytes_read", None), int)
-        ):
-            return None
-        return cls(raw, response, file, response.length)
-
-    def readinto(self, view: memoryview) -> int:
-        view = view[: self._left]  # never past Content-Length
-        try:
-            if self._drained:
-                if self._patient:
-                    self._set_low_water(min(_LOW_WATER, len(view)))
-                got = self._receive(view)
-            else:
-                # Body bytes the header parser already buffered come alone: readinto1 would
-                # copy them and then recv(), and a failing recv() loses their count.
-                chunk = self._file.read1(len(view))
-                got = len(chunk)
-                view[:got] = chunk
-                self._drained = True
-        except TimeoutError as exc:  # what urllib3 would raise, for the same retry and log
-            raise u3e.ReadTimeoutError(None, None, "Read timed out.") from exc  # type: ignore[arg-type]
-        except OSError as exc:
-            raise u3e.ProtocolError(f"Connection broken: {exc!r}", exc) from exc
-        self._left -= got
-        self._response.length = self._left
-        self._raw.length_remaining -= got
-        self._raw._fp_bytes_read += got
-        return got
-
-    def finish(self) -> None:
-        """Restore the socket for its next use (urllib3 may pool the connection)."""
-        self._set_low_water(1)
-
-    def _receive(self, view: memoryview) -> int:
-        if self._sock is not None and self._low_water > 1:
-            # Wait here, not in recv(): a timed-out socket file refuses all further reads.
-            timeout = self._sock.gettimeout()
-            if not self._ready(timeout):
-                # Fewer bytes than the low-water mark within the read timeout: a stall only
-                # if not one came. Wake on every byte from now on.
-                self._patient = False
-                self._set_low_water(1)
-                if not self._ready(0):
-                    raise TimeoutError("no byte within the read timeout")
-        return self._file.readinto1(view)
-
-    def _ready(self, timeout: float | None) -> bool:
-        assert self._poller is not None
-        return bool(self._poller.poll(None if timeout is None else timeout * 1000))
-
-    def _set_low_water(self, count: int) -> None:
-        if self._sock is None or count == self._low_water:
-            return
-        try:
-            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, count)
-        except OSError:  # not supported here, or the socket is gone: wake on every segment
-            self._sock = None
-            return
-        self._low_water = count
-
-
-def _shutdown_socket(body: Any) -> None:
-    # close() alone does not wake a thread blocked in recv() on Linux; shutdown() does.
-    raw = getattr(body, "_raw_stream", None)
-    connection = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
-    sock = getattr(connection, "sock", None)
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+            shutdown_socket(body)

@@ -12,6 +12,12 @@ Readers that can stream a range get resumed mid-block: best those that write it 
 block buffer (``readinto_range``: no copy, no bytes object per chunk), else those yielding
 chunks (``iter_range``); plain :class:`~tfrecord_s3.storage.base.RangeReader`\\ s are retried
 whole. Block buffers are recycled once the consumer has moved past them.
+
+What a fault means (retry, back off, refresh credentials, or raise which typed error) is
+the transport's to say: the reader hands in its
+:class:`~tfrecord_s3.storage.faults.TransportFaults` as ``reader.faults`` (S3's for
+:class:`~tfrecord_s3.storage.s3_reader.S3RangeReader`); readers without one get the
+neutral builtin-exception rules. Nothing here knows botocore.
 """
 
 from __future__ import annotations
@@ -29,8 +35,8 @@ from typing import Protocol, runtime_checkable
 from ..errors import ResponseError, RetriesExhaustedError, StorageError
 from . import exit_safety
 from .base import RangeReader
+from .faults import Fault, ShortBodyError, TransportFaults, faults_of
 from .retry import Backoff, RetryPolicy
-from .s3_errors import Fault, ShortBodyError, classify, connection_detail, translate
 from .scheduler import TransferScheduler
 
 __all__ = ["DEFAULT_BLOCK_SIZE", "BlockStream", "IntoRangeReader", "StreamCounters", "StreamingRangeReader"]
@@ -40,17 +46,6 @@ DEFAULT_BLOCK_SIZE = 16 * 1024 * 1024
 #: is fetched in one GET; the round trip saved is worth more than the earlier first byte.
 _WHOLE_OBJECT_BLOCKS = 4
 _log = logging.getLogger(__name__)
-
-
-def _describe(exc: BaseException) -> str:
-    # The exception's type and, for S3 replies, code and status: never its text, which may
-    # echo request details.
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = (response.get("Error") or {}).get("Code", "")
-        status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode", "")
-        return f"{type(exc).__name__} {code} (HTTP {status})"
-    return connection_detail(exc) or type(exc).__name__
 
 
 @runtime_checkable
@@ -120,7 +115,7 @@ class BlockStream(io.RawIOBase):
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
-        classify_fault: Callable[[BaseException], Fault] = classify,
+        faults: TransportFaults | None = None,
         scheduler: TransferScheduler | None = None,
         first_block: int | None = None,
         max_bytes_in_flight: int = 256 * 1024 * 1024,
@@ -143,7 +138,10 @@ class BlockStream(io.RawIOBase):
         self._scheduler = scheduler
         self._max_bytes = max_bytes_in_flight
         self._first_block = None if first_block is None else min(first_block, block_size)
-        self._classify = classify_fault
+        # How this transport's exceptions are retried, raised and logged: the reader's own
+        # (``reader.faults``) unless given here.
+        self._faults = faults if faults is not None else faults_of(reader)
+        self._classify = self._faults.classify
         self._cancel = threading.Event()
         self._backoff = Backoff(policy or RetryPolicy(), sleep=sleep, rng=rng, cancel=self._cancel, clock=clock)
         self._into = isinstance(reader, IntoRangeReader)
@@ -488,14 +486,14 @@ class BlockStream(io.RawIOBase):
                             "tfrecord_s3: %s at byte %d: %s; fetching fresh credentials and retrying",
                             self._path,
                             start + progress.received,
-                            _describe(exc),
+                            self._faults.describe(exc),
                         )
                         refresh()
                         continue
                 if fault is Fault.FATAL:
                     if isinstance(exc, StorageError):
                         raise
-                    raise translate(exc, self._path, "read", start + progress.received) from exc
+                    raise self._faults.translate(exc, self._path, "read", start + progress.received) from exc
                 if fault is Fault.THROTTLE and self._scheduler is not None:
                     self._scheduler.throttled()  # fewer GETs in flight, not only a pause
                 progressed = progress.received > before
@@ -506,7 +504,7 @@ class BlockStream(io.RawIOBase):
                     "tfrecord_s3: %s at byte %d: %s on try %d%s; retrying from that byte",
                     self._path,
                     start + progress.received,
-                    _describe(exc),
+                    self._faults.describe(exc),
                     attempt,
                     " (throttled)" if fault is Fault.THROTTLE else "",
                 )
@@ -517,7 +515,7 @@ class BlockStream(io.RawIOBase):
                     stalled = f", {watch.describe()}" if watch.spent() else ""
                     raise RetriesExhaustedError(
                         f"read {self._path} at byte {offset}: gave up after {attempt} tries "
-                        f"({self._backoff.retries} retries on this stream{stalled}): {_describe(exc)}",
+                        f"({self._backoff.retries} retries on this stream{stalled}): {self._faults.describe(exc)}",
                         path=self._path,
                         operation="read",
                         attempts=attempt,
