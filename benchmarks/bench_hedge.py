@@ -36,15 +36,16 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def _read(hedge_after: float | None, size: int) -> tuple[float, list[float], dict[str, int]]:
-    """(seconds, wait per block, counters) of one read of the object through a fresh stream."""
+def _read(hedge_after: float | None, size: int) -> tuple[float, float, list[float], dict[str, int]]:
+    """(seconds, CPU seconds, wait per block, counters) of one read of the object through a
+    fresh stream."""
     from tfrecord_s3.config import S3Config
     from tfrecord_s3.storage.s3_files import open_s3_stream
 
     config = S3Config.from_env(block_size=BLOCK, hedge_after=hedge_after)
     waits: list[float] = []
     buffer = bytearray(BLOCK)
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     with open_s3_stream(URL, config=config) as stream:
         got = 0
         while got < size:
@@ -55,8 +56,8 @@ def _read(hedge_after: float | None, size: int) -> tuple[float, list[float], dic
                 raise RuntimeError(f"{URL}: ended at byte {got} of {size}")
             got += count
         counters = stream.counters()
-    seconds = time.perf_counter() - began
-    return seconds, waits, {"requests": counters.requests, "hedges": counters.hedges, "retries": counters.retries}
+    seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
+    return seconds, cpu, waits, {"requests": counters.requests, "hedges": counters.hedges, "retries": counters.retries}
 
 
 def run(settings: Settings, stragglers: str = STRAGGLERS) -> Results:
@@ -81,9 +82,10 @@ def run(settings: Settings, stragglers: str = STRAGGLERS) -> Results:
                 order = SETTINGS if turn % 2 == 0 else SETTINGS[::-1]
                 for name, hedge_after in order:
                     before = server.network_stats() or {}
-                    seconds, block_waits, counters = _read(hedge_after, file.bytes)
+                    seconds, cpu, block_waits, counters = _read(hedge_after, file.bytes)
                     after = server.network_stats() or {}
                     measured[name].seconds.append(seconds)
+                    measured[name].cpu_seconds.append(cpu)
                     waits[name] += block_waits
                     totals[name]["requests"] += counters["requests"]
                     totals[name]["hedges"] += counters["hedges"]

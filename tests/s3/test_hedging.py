@@ -93,6 +93,20 @@ def test_a_get_held_up_30_s_is_hedged_and_the_bytes_are_exact(
     assert latency.hedging == 0
 
 
+def test_a_dataset_counts_its_hedges(s3_env: S3Env, s3_proxy: FaultProxy) -> None:
+    import tfrecord_s3 as tfr
+    from tfrecord_s3.records.framing import encode_frame
+
+    records = [random.Random(i).randbytes(1000) for i in range(400)]  # ~400 KiB: 7 blocks
+    url = s3_env.put("hedge/records.tfrecord", b"".join(encode_frame(r) for r in records))
+    s3_proxy.add_rule(Fault.stall(30.0), method="GET", key="hedge/records", window=(SLOW, SLOW + 1), nth=1)
+    dataset = tfr.TFRecordDataset(url, config=config())
+    assert [bytes(r) for r in dataset] == records
+    assert dataset.stats.hedges == 1
+    s3_proxy.stop()
+    assert wait_until(lambda: not get_threads())
+
+
 def test_no_hedge_when_every_get_is_prompt(url: str, s3_proxy: FaultProxy) -> None:
     latency = LatencyTracker()
     with s3_files.open_s3_stream(url, config=config(hedge_after=10.0), latency=latency) as stream:

@@ -11,7 +11,9 @@ byte before it.
 Readers that can stream a range get resumed mid-block: best those that write it into our
 block buffer (``readinto_range``: no copy, no bytes object per chunk), else those yielding
 chunks (``iter_range``); plain :class:`~tfrecord_s3.storage.base.RangeReader`\\ s are retried
-whole. Block buffers are recycled once the consumer has moved past them.
+whole. Block buffers are recycled once the consumer has moved past them. With ``hedge``, a
+try of a reader that resumes mid-block runs on a thread of its own and is raced by a second
+GET when it is far slower than its peers (see :mod:`~tfrecord_s3.storage.hedging`).
 """
 
 from __future__ import annotations
