@@ -1,6 +1,7 @@
 """Runs every layer benchmark, then writes RESULTS.md and throughput.png.
 
-    python -m benchmarks [--quick] [--repeats N] [--rounds N] [--only core,s3,tls,dataset,small,ray] [--report-only]
+    python -m benchmarks [--quick] [--repeats N] [--rounds N] [--report-only]
+                         [--only core,s3,tls,dataset,small,ray,hedge]
                          [--network loopback|s3-region|s3-far]
 
 ``--network`` puts a shaping proxy (benchmarks/shaper.py: first-byte latency, bandwidth per
@@ -23,7 +24,7 @@ import time
 from . import report
 from ._common import REPO, add_settings_arguments, settings_from
 
-_BENCHES = ("core", "s3", "tls", "dataset", "small", "ray")
+_BENCHES = ("core", "s3", "tls", "dataset", "small", "ray", "hedge")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -185,21 +185,38 @@ def s3rver(*, startup_timeout: float = 30.0) -> Iterator[S3rver]:
 
 
 @contextmanager
-def network(server: S3rver, profile: str) -> Iterator[S3rver]:
+def network(server: S3rver, profile: str, *, stragglers: str = "") -> Iterator[S3rver]:
     """Puts the shaping proxy of ``profile`` (benchmarks/shaper.py, its own process) between the
-    clients and ``server`` for the block; "loopback" leaves them connected directly."""
-    if not PROFILES[profile].shaped:
+    clients and ``server`` for the block; "loopback" leaves them connected directly.
+    ``stragglers``: the shaper's ``FRACTION:SECONDS`` (a share of responses that come late)."""
+    shaped = PROFILES[profile].with_stragglers(stragglers) if stragglers else PROFILES[profile]
+    if not shaped.shaped:
         yield server
         return
+    with shaper(server.server_port, profile, stragglers=stragglers) as port:
+        server.port = port
+        server.network = shaped
+        server.stats_url = f"http://127.0.0.1:{port}/__shaper__/"
+        try:
+            yield server
+        finally:
+            server.port, server.network, server.stats_url = server.server_port, PROFILES["loopback"], None
+
+
+@contextmanager
+def shaper(upstream_port: int, profile: str, *, stragglers: str = "") -> Iterator[int]:
+    """The shaping proxy of ``profile`` in front of 127.0.0.1:``upstream_port``, in its own
+    process, for the block; yields the port it listens on, stops it (by PID) after."""
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "benchmarks.shaper",
             "--upstream",
-            f"127.0.0.1:{server.server_port}",
+            f"127.0.0.1:{upstream_port}",
             "--profile",
             profile,
+            *(["--stragglers", stragglers] if stragglers else []),
         ],
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -210,12 +227,8 @@ def network(server: S3rver, profile: str) -> Iterator[S3rver]:
         line = process.stdout.readline()
         if not line.startswith("listening "):
             raise RuntimeError(f"shaper did not start: {line!r}")
-        server.port = int(line.split()[1])
-        server.network = PROFILES[profile]
-        server.stats_url = f"http://127.0.0.1:{server.port}/__shaper__/"
-        yield server
+        yield int(line.split()[1])
     finally:
-        server.port, server.network, server.stats_url = server.server_port, PROFILES["loopback"], None
         _stop(process)
 
 

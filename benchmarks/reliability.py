@@ -2,7 +2,10 @@
 take on faith: ``python -m benchmarks.reliability`` writes benchmarks/RELIABILITY_RESULTS.md.
 
 Self-contained: starts its own moto S3 server (a subprocess on 127.0.0.1) and a FaultProxy
-in front of it, and stops both (by PID / by handle) at the end. Each scenario runs twice in
+in front of it, and stops both (by PID / by handle) at the end. ``--network s3-region`` (or
+``s3-far``) puts the shaping proxy of benchmarks/shaper.py between the fault proxy and moto,
+so every reply also waits a first-byte latency and is paced like S3's; its report replaces
+only that network's section of the results file. Each scenario runs twice in
 the same invocation, without faults (the baseline) and with them, both under tracemalloc so
 their wall times compare. The scenarios themselves (and their checks) are the ones the test
 suite runs: tests/reliability/scenarios_*.py.
@@ -26,6 +29,8 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from benchmarks._servers import shaper
+from benchmarks.shaper import PROFILES
 from tests.faults.proxy import FaultProxy
 from tests.reliability import scenarios_network as net
 from tests.reliability import scenarios_object as obj
@@ -254,21 +259,78 @@ def _kept_tail() -> str:
     return "" if at < 0 else "\n" + old[at:]
 
 
+def network_section(profile: str, text: str) -> str:
+    """The results of a run under ``profile``, as the section of RESULTS it replaces."""
+    table = text[text.index("Total ") :]  # the time, the verdict, the table and its legend
+    return "\n".join(
+        [
+            _begin(profile),
+            f"## Under the `{profile}` network",
+            "",
+            f"Written by `python -m benchmarks.reliability --network {profile}`: the same scenarios and checks,",
+            f"with the shaping proxy (benchmarks/shaper.py: {PROFILES[profile].describe()}) between the",
+            "fault proxy and moto, and the library's defaults otherwise (adaptive transfer scheduler, growing",
+            "blocks, hedged GETs).",
+            "",
+            table.rstrip(),
+            _end(profile),
+        ]
+    )
+
+
+def _begin(profile: str) -> str:
+    return f"<!-- network {profile}: written by benchmarks.reliability --network {profile} -->"
+
+
+def _end(profile: str) -> str:
+    return f"<!-- end of network {profile} -->"
+
+
+def write_network_section(profile: str, text: str) -> None:
+    """Replace (or append) ``profile``'s section; the loopback rewrite keeps it (it lies past
+    KEPT_MARKER)."""
+    old = RESULTS.read_text() if RESULTS.exists() else KEPT_MARKER + "\n"
+    section = network_section(profile, text)
+    begin, end = old.find(_begin(profile)), old.find(_end(profile))
+    if begin >= 0 and end > begin:
+        new = old[:begin] + section + old[end + len(_end(profile)) :]
+    else:
+        if KEPT_MARKER not in old:
+            old = old.rstrip("\n") + "\n\n" + KEPT_MARKER + "\n"
+        new = old.rstrip("\n") + "\n\n" + section + "\n"
+    RESULTS.write_text(new)
+
+
+@contextlib.contextmanager
+def shaped(upstream: str, profile: str) -> Iterator[str]:
+    """``upstream`` as the fault proxy sees it: moto itself, or the shaper in front of it."""
+    if not PROFILES[profile].shaped:
+        yield upstream
+        return
+    with shaper(int(upstream.rsplit(":", 1)[1]), profile) as port:
+        yield f"http://127.0.0.1:{port}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller storm (60 records per file instead of 200)")
     parser.add_argument("--only", default="", help="run rows whose title starts with this (e.g. N4)")
+    parser.add_argument("--network", default="loopback", choices=sorted(PROFILES), help="see benchmarks/shaper.py")
     args = parser.parse_args(argv)
     import logging
 
     logging.getLogger("tfrecord_s3").setLevel(logging.ERROR)  # retries are expected here
     started = time.perf_counter()
     rows: list[Row] = []
-    with moto_server() as upstream, tempfile.TemporaryDirectory(prefix="tfr-rel-") as tmp:
+    with (
+        moto_server() as upstream,
+        shaped(upstream, args.network) as behind,
+        tempfile.TemporaryDirectory(prefix="tfr-rel-") as tmp,
+    ):
         empty = Path(tmp) / "aws-empty"
         empty.write_text("")
         admin = admin_client(upstream)
-        proxy = FaultProxy(upstream).start()
+        proxy = FaultProxy(behind).start()
         try:
             with environment(reader_env(proxy.port, str(empty))):
                 world = World.create(proxy, admin)
@@ -285,7 +347,10 @@ def main(argv: list[str] | None = None) -> int:
             proxy.stop()
             admin.close()
     text = report(rows, time.perf_counter() - started)
-    if not args.only:
+    if not args.only and PROFILES[args.network].shaped:
+        write_network_section(args.network, text)
+        print(f"wrote the {args.network} section of {RESULTS}")
+    elif not args.only:
         RESULTS.write_text(text + _kept_tail())
         print(f"wrote {RESULTS}")
     else:

@@ -23,12 +23,13 @@ BENCHES = (
     ("dataset", "S3: eight shards through a dataset"),
     ("small", "S3: many small objects through a dataset"),
     ("ray", "Ray Data: eight shards, ours vs ray.data.read_tfrecords"),
+    ("hedge", "S3: one object with stragglers, hedged GETs on vs off"),
 )
 _KIND_COLOURS = {"ours": "#1f77b4", "peer": "#ff7f0e", "ceiling": "#7f7f7f"}
 #: Shaped networks (benchmarks/shaper.py) whose results get sections of their own.
 NETWORKS = ("s3-region", "s3-far")
 #: The layers that read through S3 (ray: from s3rver when shaped), so run through a shaped network too.
-SHAPED = ("s3", "tls", "dataset", "small", "ray")
+SHAPED = ("s3", "tls", "dataset", "small", "ray", "hedge")
 
 
 def sections(profile: str = "loopback") -> list[tuple[str, str]]:
@@ -121,6 +122,25 @@ def _network_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines if len(lines) > 2 else []  # no row read the proxy's counters (the ray layer)
 
 
+def _tail_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Per-block waits of the stragglers benchmark (benchmarks/bench_hedge.py)."""
+    lines = [
+        "| reader | MB/s | slowest run (s) | wait per block p50 / p99 / max (s) | blocks | GETs | hedges "
+        "| stragglers injected |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        tail = row.get("extra", {}).get("tail")
+        if tail:
+            lines.append(
+                f"| {row['reader']} | {_num(row['mb_per_s'], 1)} | {tail['slowest_run_s']:.2f} | "
+                f"{tail['wait_p50_s']:.3f} / {tail['wait_p99_s']:.3f} / {tail['wait_max_s']:.3f} | "
+                f"{_num(tail['blocks'])} | {_num(tail['requests'])} | {_num(tail['hedges'])} | "
+                f"{_num(tail['stragglers'])} |"
+            )
+    return lines if len(lines) > 2 else []
+
+
 def _window(row: dict[str, Any]) -> str:
     scheduler = row.get("extra", {}).get("scheduler")
     if not scheduler:
@@ -206,6 +226,7 @@ def write_markdown(
         lines += [*_rows_table(bench["rows"]), ""]
         if "@" in name:
             lines += [*_network_table(bench["rows"]), ""]
+        lines += [*_tail_table(bench["rows"]), ""]
         counters = [r for r in bench["rows"] if r.get("extra", {}).get("counters")]
         for row in counters:
             lines += [f"{row['reader']} stream counters (last run): `{json.dumps(row['extra']['counters'])}`", ""]

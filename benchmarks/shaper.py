@@ -30,7 +30,7 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 __all__ = ["PROFILES", "NetworkProfile", "Shaper"]
 
@@ -55,10 +55,14 @@ class NetworkProfile:
     nic_rate: float | None = None
     #: Requests per second before 503 SlowDown (None: no limit); bursts up to one second's worth.
     max_requests_per_s: float | None = None
+    #: Stragglers: this share of responses waits ``straggler_delay`` seconds more before its
+    #: head (past ``ttfb_max``), as an overloaded server or a lost packet makes a few do.
+    straggler_fraction: float = 0.0
+    straggler_delay: float = 0.0
 
     @property
     def shaped(self) -> bool:
-        return self.name != "loopback"
+        return self.name != "loopback" or self.straggler_fraction > 0
 
     def describe(self) -> str:
         if not self.shaped:
@@ -70,7 +74,14 @@ class NetworkProfile:
             parts.append(f"{self.nic_rate / 1e9:.2f} GB/s NIC")
         if self.max_requests_per_s:
             parts.append(f"503 SlowDown past {self.max_requests_per_s:,.0f} requests/s")
+        if self.straggler_fraction:
+            parts.append(f"{self.straggler_fraction:.0%} of responses {self.straggler_delay:g} s late")
         return ", ".join(parts)
+
+    def with_stragglers(self, spec: str) -> NetworkProfile:
+        """This profile with stragglers from ``FRACTION:SECONDS`` (e.g. ``0.01:2``)."""
+        fraction, _, delay = spec.partition(":")
+        return replace(self, straggler_fraction=float(fraction), straggler_delay=float(delay or 0))
 
 
 PROFILES = {
@@ -116,6 +127,7 @@ class _Stats:
         self.heads = 0
         self.lists = 0
         self.slowdowns = 0
+        self.stragglers = 0
         self.connections = 0
         self.open_connections = 0
         self.in_flight = 0
@@ -158,11 +170,13 @@ class Shaper:
 
     def _first_byte_delay(self) -> float:
         p = self.profile
-        if p.ttfb_median <= 0:
-            return 0.0
         with self._rng_lock:
             draw = self._rng.gauss(0.0, p.ttfb_sigma) if p.ttfb_sigma > 0 else 0.0
-        return min(p.ttfb_max, p.ttfb_median * math.exp(draw))
+            late = p.straggler_delay if p.straggler_fraction and self._rng.random() < p.straggler_fraction else 0.0
+        if late:
+            with self.stats.lock:
+                self.stats.stragglers += 1
+        return min(p.ttfb_max, p.ttfb_median * math.exp(draw)) + late
 
     def _admit(self) -> bool:
         rate = self.profile.max_requests_per_s
@@ -381,9 +395,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--upstream", required=True, help="HOST:PORT of the S3 server")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="s3-region")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stragglers", default="", help="FRACTION:SECONDS, e.g. 0.01:2 (1%% of responses 2 s late)")
     args = parser.parse_args(argv)
     host, _, port = str(args.upstream).rpartition(":")
-    shaper = Shaper((host, int(port)), PROFILES[args.profile], seed=args.seed)
+    profile = PROFILES[args.profile]
+    if args.stragglers:
+        profile = profile.with_stragglers(args.stragglers)
+    shaper = Shaper((host, int(port)), profile, seed=args.seed)
     sys.stdout.write(f"listening {shaper.port}\n")
     sys.stdout.flush()
     with contextlib.suppress(KeyboardInterrupt):

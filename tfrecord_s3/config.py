@@ -12,6 +12,8 @@ import time)::
                                is a fault: the stream resumes from the next byte)
     S3_STALL_BUDGET_MSEC       (ours) how long a read may go without a byte over all its
                                tries before it raises (default: twice the read timeout)
+    S3_HEDGE_AFTER_MSEC        (ours) least wait without a byte before a slow GET is raced by
+                               a second one for its rest (default 500; 0: never)
     S3_CA_FILE                 CA bundle to verify the server with (else AWS_CA_BUNDLE, as
                                boto3 reads it)
     S3_TRANSPORT               (ours) what carries the ranged GETs of a stream: urllib3
@@ -84,6 +86,11 @@ class S3Config:
     #: Seconds a block may go without a byte (or a reply) over all its tries before
     #: RetriesExhaustedError; None: twice ``read_timeout`` (see :attr:`effective_stall_budget`).
     stall_budget: float | None = None
+    #: Adaptive mode: a GET that goes this many seconds without a byte (headers or body), and
+    #: 4x the process's median wait, is raced by a second GET for the bytes it still owes, on
+    #: another connection; the first to finish wins, the other is dropped. Waits past
+    #: ``read_timeout`` are left to the read timeout. None: never.
+    hedge_after: float | None = 0.5
     #: Bytes per ranged GET (the largest; see ``first_block_size``).
     block_size: int = 16 * MiB
     #: None (default): adaptive. The process's transfer scheduler keeps as many ranged GETs in
@@ -136,6 +143,8 @@ class S3Config:
             _check(_is_number(value) and value > 0, name, value, "a number > 0")
         budget = self.stall_budget
         _check(budget is None or (_is_number(budget) and budget > 0), "stall_budget", budget, "a number > 0 or None")
+        hedge = self.hedge_after
+        _check(hedge is None or (_is_number(hedge) and hedge > 0), "hedge_after", hedge, "a number > 0 or None")
         for name in ("backoff_base", "throttle_backoff_base"):
             value = getattr(self, name)
             _check(_is_number(value) and value >= 0, name, value, "a number >= 0")
@@ -227,6 +236,12 @@ class S3Config:
             msec = _env_msec(env, var)
             if msec is not None:
                 values[field] = msec / 1000.0
+        if env.get("S3_HEDGE_AFTER_MSEC", "").strip() == "0":
+            values["hedge_after"] = None  # 0 switches hedging off
+        else:
+            msec = _env_msec(env, "S3_HEDGE_AFTER_MSEC")
+            if msec is not None:
+                values["hedge_after"] = msec / 1000.0
         for var in ("S3_CA_FILE", "AWS_CA_BUNDLE"):
             ca_file = env.get(var, "").strip()
             if ca_file:

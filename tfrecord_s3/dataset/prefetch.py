@@ -57,8 +57,9 @@ class ReadOptions:
     config: Any = None  # S3Config | None
 
 
-def storage_counters(stream: object) -> tuple[int, int, int, int]:
-    """(requests, bytes requested, retries, throttles) of a storage stream that keeps counters."""
+def storage_counters(stream: object) -> tuple[int, int, int, int, int]:
+    """(requests, bytes requested, retries, throttles, hedges) of a storage stream that keeps
+    counters."""
     for candidate in (stream, getattr(stream, "raw", None)):
         counters = getattr(candidate, "counters", None)
         if callable(counters):
@@ -69,8 +70,9 @@ def storage_counters(stream: object) -> tuple[int, int, int, int]:
                 int(getattr(counters, "bytes_requested", 0)),
                 int(getattr(counters, "retries", 0)),
                 int(getattr(counters, "throttles", 0)),
+                int(getattr(counters, "hedges", 0)),
             )
-    return (0, 0, 0, 0)
+    return (0, 0, 0, 0, 0)
 
 
 def abort_storage(stream: object) -> None:

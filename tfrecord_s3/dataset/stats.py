@@ -26,6 +26,7 @@ class DatasetStats:
     bytes_requested: int = 0
     retries: int = 0
     throttles: int = 0  # retries caused by 503 SlowDown and the like (part of ``retries``)
+    hedges: int = 0  # second GETs raced against slow ones (part of ``requests``)
     skipped_records: int = 0
     skipped_files: int = 0
     files_done: int = 0
@@ -36,12 +37,15 @@ class DatasetStats:
     per_file: list[FileTiming] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def add_storage(self, requests: int, bytes_requested: int, retries: int, throttles: int = 0) -> None:
+    def add_storage(
+        self, requests: int, bytes_requested: int, retries: int, throttles: int = 0, hedges: int = 0
+    ) -> None:
         with self._lock:
             self.requests += requests
             self.bytes_requested += bytes_requested
             self.retries += retries
             self.throttles += throttles
+            self.hedges += hedges
 
     def file_finished(self, timing: FileTiming, skipped: bool = False) -> None:
         with self._lock:
@@ -71,6 +75,7 @@ class DatasetStats:
             "bytes_requested": self.bytes_requested,
             "retries": self.retries,
             "throttles": self.throttles,
+            "hedges": self.hedges,
             "skipped_records": self.skipped_records,
             "skipped_files": self.skipped_files,
             "files_done": self.files_done,

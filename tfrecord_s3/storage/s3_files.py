@@ -17,6 +17,7 @@ from typing import Any, BinaryIO, cast
 from ..config import S3Config
 from ..errors import ConfigError, ObjectNotFoundError
 from .base import FileStatistics, not_a_file
+from .hedging import HedgePolicy
 from .retry import policy_for
 from .s3_client import get_client
 from .s3_errors import translate
@@ -101,8 +102,8 @@ def open_s3_stream(path: str, *, config: S3Config | None = None, **stream_option
 
 
 def stream_policy(config: S3Config, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """BlockStream's keyword arguments for ``config``: the process's transfer scheduler and
-    growing blocks when ``read_ahead`` is None, a fixed window otherwise."""
+    """BlockStream's keyword arguments for ``config``: the process's transfer scheduler,
+    growing blocks and hedged GETs when ``read_ahead`` is None, a fixed window otherwise."""
     overrides = overrides or {}
     options: dict[str, Any] = {"block_size": config.block_size, "policy": policy_for(config)}
     if config.read_ahead is None and "read_ahead" not in overrides:
@@ -112,6 +113,8 @@ def stream_policy(config: S3Config, overrides: dict[str, Any] | None = None) -> 
             first_block=config.first_block_size,
             max_bytes_in_flight=config.max_bytes_in_flight,
         )
+        if config.hedge_after is not None:
+            options["hedge"] = HedgePolicy(floor=config.hedge_after, read_timeout=config.read_timeout)
     else:
         options["read_ahead"] = config.read_ahead
     options.update(overrides)

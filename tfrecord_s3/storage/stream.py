@@ -11,7 +11,9 @@ byte before it.
 Readers that can stream a range get resumed mid-block: best those that write it into our
 block buffer (``readinto_range``: no copy, no bytes object per chunk), else those yielding
 chunks (``iter_range``); plain :class:`~tfrecord_s3.storage.base.RangeReader`\\ s are retried
-whole. Block buffers are recycled once the consumer has moved past them.
+whole. Block buffers are recycled once the consumer has moved past them. With ``hedge``, a
+try of a reader that resumes mid-block runs on a thread of its own and is raced by a second
+GET when it is far slower than its peers (see :mod:`~tfrecord_s3.storage.hedging`).
 
 What a fault means (retry, back off, refresh credentials, or raise which typed error) is
 the transport's to say: the reader hands in its
@@ -36,6 +38,7 @@ from ..errors import ResponseError, RetriesExhaustedError, StorageError
 from . import exit_safety
 from .base import RangeReader
 from .faults import Fault, ShortBodyError, TransportFaults, faults_of
+from .hedging import Closed, HedgePolicy, LatencyTracker, Leg, Progress, join, process_tracker, race
 from .retry import Backoff, RetryPolicy
 from .scheduler import TransferScheduler
 
@@ -73,15 +76,7 @@ class StreamCounters:
     bytes_received: int  # body bytes actually delivered
     retries: int  # tries after a fault (throttles included)
     throttles: int  # retries caused by 503 SlowDown and the like
-
-
-class _Progress:
-    """Bytes of the current block received so far: where a retry resumes."""
-
-    __slots__ = ("received",)
-
-    def __init__(self) -> None:
-        self.received = 0
+    hedges: int = 0  # second GETs raced against a slow one (counted in requests too)
 
 
 @dataclass(frozen=True)
@@ -93,8 +88,7 @@ class _Ahead:
     future: Future[memoryview]
 
 
-class _Closed(Exception):
-    """Internal: the stream was closed while a block was being fetched."""
+_Closed = Closed  # internal: the stream was closed while a block was being fetched
 
 
 class BlockStream(io.RawIOBase):
@@ -120,6 +114,8 @@ class BlockStream(io.RawIOBase):
         first_block: int | None = None,
         max_bytes_in_flight: int = 256 * 1024 * 1024,
         clock: Callable[[], float] | None = None,
+        hedge: HedgePolicy | None = None,
+        latency: LatencyTracker | None = None,
     ) -> None:
         super().__init__()
         if block_size < 1:
@@ -150,6 +146,11 @@ class BlockStream(io.RawIOBase):
         self._requests = 0
         self._bytes_requested = 0
         self._bytes_received = 0
+        self._hedges = 0
+        # Hedged GETs (see hedging.py): only readers that resume mid-block can be raced.
+        self._hedge = hedge if self._into or self._streaming else None
+        self._latency = latency if latency is not None else process_tracker() if hedge is not None else None
+        self._legs: set[Leg] = set()  # GETs of hedged tries whose threads still run
         self._pos = 0
         # The block being consumed covers [_block_start, _block_start + len(_block)).
         self._block_start = 0
@@ -202,6 +203,10 @@ class BlockStream(io.RawIOBase):
     def throttles(self) -> int:
         return self._backoff.throttles
 
+    @property
+    def hedges(self) -> int:
+        return self._hedges
+
     def counters(self) -> StreamCounters:
         with self._lock:
             return StreamCounters(
@@ -210,6 +215,7 @@ class BlockStream(io.RawIOBase):
                 bytes_received=self._bytes_received,
                 retries=self._backoff.retries,
                 throttles=self._backoff.throttles,
+                hedges=self._hedges,
             )
 
     # -- io.RawIOBase -----------------------------------------------------------------------
@@ -282,6 +288,7 @@ class BlockStream(io.RawIOBase):
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
+        join(self._legs)
         with self._plan:
             pending, self._pending = list(self._pending.values()), {}
             held, self._held = sum(self._held.values()), {}
@@ -451,8 +458,7 @@ class BlockStream(io.RawIOBase):
     def _fetch(self, start: int, end: int) -> memoryview:
         """Bytes ``[start, end)``, resuming after faults from the first byte not yet received."""
         want = end - start
-        out = self._buffer(want)
-        progress = _Progress()
+        progress = Progress(self._buffer(want))
         watch = self._backoff.stall_watch()
         attempt = 0
         refreshed = False
@@ -464,7 +470,7 @@ class BlockStream(io.RawIOBase):
             before = progress.received
             self._count_request(end - here)
             try:
-                self._receive(here, end, out, progress)
+                self._try(start, end, progress)
             except _Closed:
                 raise
             except BaseException as exc:
@@ -473,7 +479,7 @@ class BlockStream(io.RawIOBase):
                 if self._cancel.is_set():
                     raise _Closed from exc
                 if progress.received == want and not isinstance(exc, StorageError):
-                    return out  # every byte arrived; the fault came after the last one
+                    return progress.out  # every byte arrived; the fault came after the last one
                 fault = self._classify(exc)
                 if fault is Fault.REFRESH:
                     # Once per block: a token that is still expired after a refresh is denied.
@@ -526,9 +532,28 @@ class BlockStream(io.RawIOBase):
                 self._count_received(progress.received - before)
             if progress.received != want:  # pragma: no cover - _receive guarantees it
                 raise ResponseError(f"read {self._path}: got {progress.received} of {want} bytes at byte {start}")
-            return out
+            return progress.out
 
-    def _receive(self, start: int, end: int, out: memoryview, progress: _Progress) -> None:
+    def _try(self, start: int, end: int, progress: Progress) -> None:
+        """One try for the bytes of block ``[start, end)`` not yet in ``progress``: raced by a
+        second GET when it is slow (hedging on), else on this thread."""
+        hedge, latency = self._hedge, self._latency
+        if hedge is None or latency is None:
+            self._receive(start + progress.received, end, progress.out, progress)
+            return
+
+        def receive(leg: Progress) -> None:
+            self._receive(start + leg.received, end, leg.out, leg)
+
+        def hedged(held: int) -> None:
+            self._count_request(end - start - held)
+            with self._lock:
+                self._hedges += 1
+            _log.debug("tfrecord_s3: %s at byte %d: slow GET, racing a second one", self._path, start + held)
+
+        race(receive, progress, tracker=latency, policy=hedge, cancel=self._cancel, on_hedge=hedged, live=self._legs)
+
+    def _receive(self, start: int, end: int, out: memoryview, progress: Progress) -> None:
         """Write bytes ``[start, end)`` into ``out`` from ``progress.received`` on, counting
         there every byte as it lands; raise on any fault."""
         want = end - start
@@ -543,7 +568,7 @@ class BlockStream(io.RawIOBase):
                     progress.received += count
                     if note is not None:
                         note(count)
-                    if self._cancel.is_set():
+                    if progress.tick() or self._cancel.is_set():
                         raise _Closed
             finally:
                 counts.close()  # type: ignore[attr-defined]
@@ -561,7 +586,7 @@ class BlockStream(io.RawIOBase):
                     progress.received += len(chunk)
                     if note is not None:
                         note(len(chunk))
-                    if self._cancel.is_set():
+                    if progress.tick() or self._cancel.is_set():
                         raise _Closed
             finally:
                 close = getattr(chunks, "close", None)
