@@ -176,7 +176,8 @@ def test_no_credentials_is_access_denied(s3_env: S3Env, crt: Any, monkeypatch: p
 def test_faults_are_retried_to_identical_bytes(s3_env: S3Env, crt: Any, s3_proxy: FaultProxy, fault: Fault) -> None:
     data = _data()
     url = s3_env.put("crt/faulty.bin", data)
-    config = _config("crt", backoff_base=0.01, throttle_backoff_base=0.01)
+    # Hedging off: a stall would otherwise be raced by a hedge instead of retried (test_hedging).
+    config = _config("crt", backoff_base=0.01, throttle_backoff_base=0.01, hedge_after=None)
     with open_s3(url, config=config) as stream:
         assert stream.read() == data
         clean = stream.raw.counters()
