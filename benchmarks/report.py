@@ -40,6 +40,12 @@ def sections(profile: str = "loopback") -> list[tuple[str, str]]:
     return [(f"{name}@{profile}", f"{title}, network `{profile}`") for name, title in BENCHES if name in SHAPED]
 
 
+def parallel_chart_path(profile: str) -> Path:
+    """The chart of MB/s against ``num_parallel_reads`` of one profile's dataset layer."""
+    suffix = "" if profile == "loopback" else f"-{profile}"
+    return CHART_PNG.with_name(f"parallel-reads{suffix}.png")
+
+
 def report_paths(profile: str) -> tuple[Path, Path]:
     """RESULTS.md and throughput.png for loopback; RESULTS-<profile>.md/.png for the others."""
     if profile == "loopback":
@@ -277,6 +283,87 @@ def write_chart(results: dict[str, dict[str, Any]], path: Path = CHART_PNG, prof
     return path
 
 
+#: x positions of the parallel-reads chart: each num_parallel_reads run, then the default (None).
+_PARALLEL_TICKS = (1, 2, 4, 8, None)
+#: (label, colour, marker) of a series of the parallel-reads chart, by what each row read.
+_PARALLEL_SERIES = {
+    "batch": ("ours .batch(256)", _KIND_COLOURS["ours"], "o"),
+    "records": ("ours, one record at a time", "#6baed6", "s"),
+    "tf": ("TF + tensorflow-io .batch(256)", _KIND_COLOURS["peer"], "^"),
+}
+
+
+def parallel_series(rows: list[dict[str, Any]]) -> dict[str, dict[int | None, float]]:
+    """MB/s by ``num_parallel_reads`` (None: the default) of each series of the dataset layer:
+    ours batched, ours per record, TF + tensorflow-io batched; the ceiling as "ceiling" (at None)."""
+    found: dict[str, dict[int | None, float]] = {}
+    for row in rows:
+        extra = row.get("extra") or {}
+        if row["kind"] == "ceiling":
+            found.setdefault("ceiling", {})[None] = row["mb_per_s"]
+            continue
+        if "num_parallel_reads" not in extra:
+            continue
+        series = "tf" if row["kind"] == "peer" else extra.get("how")
+        if series in _PARALLEL_SERIES:
+            found.setdefault(series, {})[extra["num_parallel_reads"]] = row["mb_per_s"]
+    return found
+
+
+def write_parallel_chart(results: dict[str, dict[str, Any]], profile: str) -> Path | None:
+    """MB/s against ``num_parallel_reads`` (1, 2, 4, 8, default) for ours and TF +
+    tensorflow-io on eight shards, the boto3 ceiling as a line; None without data or matplotlib."""
+    name = "dataset" if profile == "loopback" else f"dataset@{profile}"
+    if name not in results:
+        return None
+    series = parallel_series(results[name]["rows"])
+    if not any(key in series for key in _PARALLEL_SERIES):
+        return None
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    figure, axis = plt.subplots(figsize=(7, 4.2))
+    positions = {n: i for i, n in enumerate(_PARALLEL_TICKS)}
+    for key, (label, colour, marker) in _PARALLEL_SERIES.items():
+        points = sorted((positions[n], mb) for n, mb in series.get(key, {}).items() if n in positions)
+        if not points:
+            continue
+        # The default sits apart from the 1-2-4-8 curve: a point of its own, not joined to it.
+        joined = [(x, y) for x, y in points if x < positions[None]]
+        if joined:
+            axis.plot(*zip(*joined, strict=True), color=colour, marker=marker, label=label)
+        for x, y in points:
+            if x == positions[None]:
+                axis.plot([x], [y], color=colour, marker=marker, markersize=9, linestyle="none")
+            axis.annotate(f"{y:,.0f}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7)
+    ceiling = series.get("ceiling", {}).get(None)
+    if ceiling is not None:
+        axis.axhline(
+            ceiling,
+            color=_KIND_COLOURS["ceiling"],
+            linestyle="--",
+            label=f"boto3 16 x 8 MiB ranged GETs, bytes only ({ceiling:,.0f})",
+        )
+    axis.set_xticks(range(len(_PARALLEL_TICKS)), [str(n) if n is not None else "default" for n in _PARALLEL_TICKS])
+    axis.set_xlabel("num_parallel_reads", fontsize=9)
+    axis.set_ylabel("MB/s", fontsize=9)
+    axis.set_ylim(bottom=0)
+    axis.set_title(f"TFRecordDataset over 8 S3 shards, network `{profile}`", fontsize=10, loc="left")
+    axis.legend(fontsize=7, loc="best")
+    axis.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    path = parallel_chart_path(profile)
+    if results[name].get("mode") == "quick":
+        path = OUT_DIR / f"quick-{path.name}"
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
 def main() -> None:
     results = load()
     for profile in ("loopback", *NETWORKS):
@@ -290,6 +377,9 @@ def main() -> None:
         print(f"wrote {write_markdown(mine, markdown, png.name, profile).relative_to(REPO)}")
         chart = write_chart(mine, png, profile)
         print(f"wrote {chart.relative_to(REPO)}" if chart else "no chart (matplotlib missing or no results)")
+        parallel = write_parallel_chart(mine, profile)
+        if parallel is not None:
+            print(f"wrote {parallel.relative_to(REPO)}")
 
 
 if __name__ == "__main__":

@@ -3,11 +3,13 @@ shards with num_parallel_reads, and parse_example. Run in the TensorFlow venv wi
 set to a full http:// URL (tensorflow-io ignores S3_USE_HTTPS).
 
 Arguments: {"single": {"url", "bytes"} | null, "shards": {"urls", "bytes"} | null,
-            "parallel": int, "spec", "batch", "repeats", "parse": bool}
+            "parallel": int, "more_parallel": [int] (batched runs only), "spec", "batch",
+            "repeats", "parse": bool}
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -63,11 +65,15 @@ def main() -> None:
         if not single:
             _first_record_seconds(tf, urls, parallel)
         scenario = f"s3 {len(urls)} shards"
-        add(
-            f"TF+tf-io TFRecordDataset(num_parallel_reads={parallel}).batch({batch})",
-            scenario,
-            lambda: batched(urls, size, parallel),
-        )
+        # The chart of MB/s against num_parallel_reads (report.py) reads extra["num_parallel_reads"].
+        more = [int(n) for n in args.get("more_parallel") or [] if int(n) != parallel]
+        for n in [parallel, *more]:
+            m = add(
+                f"TF+tf-io TFRecordDataset(num_parallel_reads={n}).batch({batch})",
+                scenario,
+                functools.partial(batched, urls, size, n),
+            )
+            m.extra["num_parallel_reads"] = n
         if args.get("parse"):
             add(
                 f"TF+tf-io (num_parallel_reads={parallel}).batch({batch}) + parse_example",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import CorruptRecordError, RecordError
-from ..records.framing import FRAME_OVERHEAD, iter_frames
+from ..records.framing import FRAME_OVERHEAD, iter_frame_lists
 from ..records.reader import open_record_stream
 from .stats import DatasetStats, FileTiming
 
@@ -154,6 +154,21 @@ class FileFeed:
             self._cond.notify_all()
             return True
 
+    def _put_split(self, run: list[bytes]) -> bool:
+        """Hand ``run`` over in chunks of at most ``_chunk_bytes`` (one record at least);
+        False once stopped."""
+        chunk: list[Any] = []
+        nbytes = 0
+        for record in run:
+            size = len(record) + FRAME_OVERHEAD
+            if chunk and nbytes + size > self._chunk_bytes:
+                if not self._put(chunk, nbytes):
+                    return False
+                chunk, nbytes = [], 0
+            chunk.append(record)
+            nbytes += size
+        return self._put(chunk, nbytes)
+
     def _run(self) -> None:
         started = time.perf_counter()
         pending: list[Any] = []
@@ -183,7 +198,7 @@ class FileFeed:
                 self._storage = raw
                 if self._closing:  # stopped while opening: stop() could not abort it
                     return
-            frames = iter_frames(
+            runs = iter_frame_lists(
                 stream,
                 path=self.path,
                 verify_crc=options.verify_crc,
@@ -192,16 +207,39 @@ class FileFeed:
                 on_data_error=skipped if options.on_corrupt == "skip_record" else None,
             )
             chunks = self._chunks
-            for record in frames:
-                pending.append(record)
-                size = len(record) + FRAME_OVERHEAD
-                pending_bytes += size
-                records += 1
-                total += size
-                if pending_bytes >= self._chunk_bytes or len(pending) >= _CHUNK_RECORDS or not chunks:
-                    if not self._put(pending, pending_bytes):
-                        return
-                    pending, pending_bytes = [], 0
+            # Records come in the kernel's lists (about a megabyte each): they are counted and
+            # handed over in slices, without a Python step per record.
+            for run in runs:
+                count = len(run)
+                pieces = (
+                    [run]
+                    if count <= _CHUNK_RECORDS
+                    else [run[i : i + _CHUNK_RECORDS] for i in range(0, count, _CHUNK_RECORDS)]
+                )
+                for piece in pieces:
+                    size = sum(map(len, piece)) + FRAME_OVERHEAD * len(piece)
+                    records += len(piece)
+                    total += size
+                    if pending and (
+                        len(pending) + len(piece) > _CHUNK_RECORDS or pending_bytes + size > self._chunk_bytes
+                    ):
+                        if not self._put(pending, pending_bytes):
+                            return
+                        pending, pending_bytes = [], 0
+                    if size > self._chunk_bytes and len(piece) > 1:
+                        # A budget smaller than the piece: hand it over in chunks of the budget's size.
+                        if not self._put_split(piece):
+                            return
+                        continue
+                    if pending:
+                        pending.extend(piece)
+                    else:
+                        pending = piece
+                    pending_bytes += size
+                    if pending_bytes >= self._chunk_bytes or len(pending) >= _CHUNK_RECORDS or not chunks:
+                        if not self._put(pending, pending_bytes):
+                            return
+                        pending, pending_bytes = [], 0
         except RecordError as exc:
             end = FileEnd(exc) if options.on_corrupt == "skip_file" else Failure(exc)
         except BaseException as exc:  # travels to the consumer, raised after earlier records

@@ -80,6 +80,27 @@ def iter_frames(
     return loop(stream, path, verify_crc, max_record_bytes, start_offset, on_data_error)
 
 
+def iter_frame_lists(
+    stream: BinaryIO,
+    *,
+    path: str = "<stream>",
+    verify_crc: bool = True,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    start_offset: int = 0,
+    on_data_error: Callable[[CorruptRecordError, int], None] | None = None,
+) -> Iterator[list[bytes]]:
+    """:func:`iter_frames` in runs: the same records, checks and errors, as non-empty lists
+    (the compiled kernel's: one per call over a chunk of the stream, so a consumer that moves
+    records in bulk pays per list, not per record). ``on_data_error`` is called after the list
+    of the records before the skipped frame was handed out. Lists are fresh: keep them."""
+    if max_record_bytes < 0:
+        raise ConfigError(f"max_record_bytes must be >= 0, not {max_record_bytes}")
+    if native_available():
+        return _frame_lists_native(stream, path, verify_crc, max_record_bytes, start_offset, on_data_error)
+    records = _iter_frames_python(stream, path, verify_crc, max_record_bytes, start_offset, on_data_error)
+    return ([record] for record in records)
+
+
 def frames_in(
     buffer: bytes,
     *,
@@ -201,6 +222,19 @@ def _iter_frames_native(
     start_offset: int,
     on_data_error: Callable[[CorruptRecordError, int], None] | None,
 ) -> Iterator[bytes]:
+    for records in _frame_lists_native(stream, path, verify_crc, max_record_bytes, start_offset, on_data_error):
+        yield from records
+
+
+def _frame_lists_native(
+    stream: BinaryIO,
+    path: str,
+    verify_crc: bool,
+    max_record_bytes: int,
+    start_offset: int,
+    on_data_error: Callable[[CorruptRecordError, int], None] | None,
+) -> Iterator[list[bytes]]:
+    # The compiled loop proper: one list per kernel call (a fresh list the caller may keep).
     scan = _native.scan
     need_more = _native.NEED_MORE
     read = stream.read
@@ -216,7 +250,7 @@ def _iter_frames_native(
         while True:
             records, end, status, length = scan(buf, pos, filled, verify_crc, cap)
             if records:
-                yield from records
+                yield records
             offset += end - pos
             pos = end
             if status == need_more:
@@ -230,7 +264,7 @@ def _iter_frames_native(
                         offset = _skip_bad_data(path, offset, length, on_data_error)
                         continue
                     offset += FRAME_OVERHEAD + length
-                    yield data
+                    yield [data]
                     continue
                 if length >= 0:
                     big_records = False
