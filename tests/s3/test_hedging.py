@@ -140,11 +140,13 @@ def test_slow_down_from_the_server_halves_the_window(url: str, s3_proxy: FaultPr
 
 class HeldReader(MemoryReader):
     """The first GET from byte 0 waits for ``release`` before its first chunk (a server holding
-    back its reply), then delivers; every other GET answers at once."""
+    back its reply), then delivers; every other GET answers once that one has been asked (so
+    its peers' bytes arrive while it waits, whatever order the threads start in)."""
 
     def __init__(self, data: bytes) -> None:
         super().__init__(data, chunk=1000)
         self.release = threading.Event()
+        self.held_asked = threading.Event()
         self.held_done = threading.Event()
         self._asked = 0
 
@@ -154,10 +156,12 @@ class HeldReader(MemoryReader):
             self._asked += start == 0
         inner = super().iter_range(start, end)
         if not first:
+            assert self.held_asked.wait(30)
             yield from inner
             return
+        self.held_asked.set()
         try:
-            self.release.wait()
+            self.release.wait(60)  # bounded: a broken race fails the test instead of hanging it
             yield from inner
         finally:
             self.held_done.set()
