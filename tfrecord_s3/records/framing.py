@@ -47,6 +47,11 @@ _FOOTER = struct.Struct("<I")
 _SMALL_RECORD = 64 * 1024
 
 
+def _check_max_record_bytes(max_record_bytes: int) -> None:
+    if max_record_bytes < 0:
+        raise ConfigError(f"max_record_bytes must be >= 0, not {max_record_bytes}")
+
+
 def native_available() -> bool:
     """True when the compiled frame kernel is built and not disabled by the environment."""
     return _HAVE_NATIVE and kernels_enabled()
@@ -74,8 +79,7 @@ def iter_frames(
     intact: with ``on_data_error`` set, the error and the size of the skipped frame are passed
     to it and iteration continues with the next record (opt-in skipping); otherwise it is raised.
     """
-    if max_record_bytes < 0:
-        raise ConfigError(f"max_record_bytes must be >= 0, not {max_record_bytes}")
+    _check_max_record_bytes(max_record_bytes)
     loop = _iter_frames_native if native_available() else _iter_frames_python
     return loop(stream, path, verify_crc, max_record_bytes, start_offset, on_data_error)
 
@@ -93,8 +97,7 @@ def iter_frame_lists(
     (the compiled kernel's: one per call over a chunk of the stream, so a consumer that moves
     records in bulk pays per list, not per record). ``on_data_error`` is called after the list
     of the records before the skipped frame was handed out. Lists are fresh: keep them."""
-    if max_record_bytes < 0:
-        raise ConfigError(f"max_record_bytes must be >= 0, not {max_record_bytes}")
+    _check_max_record_bytes(max_record_bytes)
     if native_available():
         return _frame_lists_native(stream, path, verify_crc, max_record_bytes, start_offset, on_data_error)
     records = _iter_frames_python(stream, path, verify_crc, max_record_bytes, start_offset, on_data_error)

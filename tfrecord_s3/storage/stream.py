@@ -88,9 +88,6 @@ class _Ahead:
     future: Future[memoryview]
 
 
-_Closed = Closed  # internal: the stream was closed while a block was being fetched
-
-
 class BlockStream(io.RawIOBase):
     """Seekable raw binary stream over ``reader``; wrap it in :class:`io.BufferedReader`.
 
@@ -464,20 +461,20 @@ class BlockStream(io.RawIOBase):
         refreshed = False
         while True:
             if self._cancel.is_set():
-                raise _Closed
+                raise Closed
             attempt += 1
             here = start + progress.received
             before = progress.received
             self._count_request(end - here)
             try:
                 self._try(start, end, progress)
-            except _Closed:
+            except Closed:
                 raise
             except BaseException as exc:
                 if not isinstance(exc, Exception):
                     raise
                 if self._cancel.is_set():
-                    raise _Closed from exc
+                    raise Closed from exc
                 if progress.received == want and not isinstance(exc, StorageError):
                     return progress.out  # every byte arrived; the fault came after the last one
                 fault = self._classify(exc)
@@ -516,7 +513,7 @@ class BlockStream(io.RawIOBase):
                 )
                 if not self._backoff.try_spend(attempt, throttled=fault is Fault.THROTTLE, watch=watch):
                     if self._cancel.is_set():
-                        raise _Closed from exc
+                        raise Closed from exc
                     offset = start + progress.received
                     stalled = f", {watch.describe()}" if watch.spent() else ""
                     raise RetriesExhaustedError(
@@ -569,7 +566,7 @@ class BlockStream(io.RawIOBase):
                     if note is not None:
                         note(count)
                     if progress.tick() or self._cancel.is_set():
-                        raise _Closed
+                        raise Closed
             finally:
                 counts.close()  # type: ignore[attr-defined]
             got = progress.received - at
@@ -587,7 +584,7 @@ class BlockStream(io.RawIOBase):
                     if note is not None:
                         note(len(chunk))
                     if progress.tick() or self._cancel.is_set():
-                        raise _Closed
+                        raise Closed
             finally:
                 close = getattr(chunks, "close", None)
                 if close is not None:
