@@ -28,7 +28,6 @@ import io
 import logging
 import random
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from typing import Protocol, runtime_checkable
 from ..errors import ResponseError, RetriesExhaustedError, StorageError
 from . import exit_safety
 from .base import RangeReader
+from .buffers import process_buffers
 from .faults import Fault, ShortBodyError, TransportFaults, faults_of
 from .hedging import Closed, HedgePolicy, LatencyTracker, Leg, Progress, join, process_tracker, race
 from .retry import Backoff, RetryPolicy
@@ -163,8 +163,10 @@ class BlockStream(io.RawIOBase):
         self._waiting = False
         # Budget bytes (scheduler mode) held per block start: in flight, or fetched and unread.
         self._held: dict[int, int] = {}
-        # Buffers of blocks the consumer has left, for the next fetches (deque: thread-safe).
-        self._spare: deque[bytearray] = deque()
+        # Buffers of blocks the consumer has left go back to the process's pool, for any
+        # stream's next fetches.
+        self._buffers = process_buffers()
+        self._buffers.attach()
         self._executor: ThreadPoolExecutor | None = None
         if scheduler is not None:
             scheduler.attach()
@@ -296,8 +298,8 @@ class BlockStream(io.RawIOBase):
                     scheduler.request_done()
             scheduler.detach(self)
             scheduler.release(held)
-        self._spare.clear()
         self._block = memoryview(b"")
+        self._buffers.detach()
         closer = getattr(self._reader, "close", None)
         if closer is not None:
             closer()
@@ -432,20 +434,12 @@ class BlockStream(io.RawIOBase):
                 self._scheduler.request_done()
 
     def _recycle(self, block: memoryview) -> None:
-        buffer = block.obj
-        keep = 1 if self._scheduler is not None else self._read_ahead
-        if isinstance(buffer, bytearray) and len(buffer) == self._block_size and len(self._spare) <= keep:
-            self._spare.append(buffer)
+        if len(block):
+            self._buffers.give(block)
 
     def _buffer(self, length: int) -> memoryview:
-        """A writable view of ``length`` bytes: a recycled block buffer when there is one."""
-        if length != self._block_size:
-            return memoryview(bytearray(length))  # a first or last block, or a small object
-        try:
-            buffer = self._spare.pop()
-        except IndexError:
-            buffer = bytearray(self._block_size)
-        return memoryview(buffer)
+        """A writable view of ``length`` bytes: a recycled block buffer when one fits."""
+        return self._buffers.take(length)
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
