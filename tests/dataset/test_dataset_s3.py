@@ -153,3 +153,18 @@ def test_adaptive_streams_stay_within_their_share_of_the_budget(s3_env: S3Env) -
     roomy = TFRecordDataset(small, num_parallel_reads=2)
     assert sum(1 for _ in roomy) == 2 * 3000
     assert roomy.stats.requests == 2
+
+
+def test_files_opened_after_the_first_get_whole_blocks_from_their_start(s3_env: S3Env) -> None:
+    # The first file's GETs start small (its first record is the dataset's); a file opened
+    # ahead of its turn waits for nobody, so it costs whole blocks only: ceil(size / block).
+    blob = b"".join(encode_frame(bytes([i % 256]) * 1000) for i in range(5 * 1024))
+    urls = [s3_env.put(f"ahead/{i}.tfrecord", blob) for i in range(2)]
+    config = S3Config.from_env(block_size=1 << 20, first_block_size=256 << 10)
+    whole_blocks = -(-len(blob) // (1 << 20))
+    alone = TFRecordDataset(urls[:1], config=config)
+    assert sum(1 for _ in alone) == 5 * 1024
+    assert alone.stats.requests > whole_blocks  # 256 KiB, 512 KiB, 1 MiB...
+    both = TFRecordDataset(urls, config=config)
+    assert sum(1 for _ in both) == 2 * 5 * 1024
+    assert both.stats.requests == alone.stats.requests + whole_blocks

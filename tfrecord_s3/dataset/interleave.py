@@ -19,6 +19,7 @@ The position is kept on the consumer side (records handed out, not records read 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 import time
@@ -55,6 +56,16 @@ def files_ahead(files: list[str], budget: int) -> int:
     return max(1, min(wanted, len(files) - 1))
 
 
+def _full_blocks(options: ReadOptions) -> ReadOptions:
+    """``options`` for files opened after the first ones: S3 GETs of the full block from the
+    start. A small first GET buys a fast first record at the price of more requests (25 MB
+    in 1, 2, 4, 8 and 10 MiB: five GETs instead of two); only the files read first need it."""
+    config = options.config
+    if config is None or config.read_ahead is not None or config.first_block_size >= config.block_size:
+        return options
+    return dataclasses.replace(options, config=config.replace(first_block_size=config.block_size))
+
+
 def files_digest(files: list[str]) -> str:
     return hashlib.sha256("\n".join(files).encode()).hexdigest()[:16]
 
@@ -87,6 +98,7 @@ class InterleaveIterator:
             raise ConfigError("num_parallel_reads and block_length must be >= 1")
         self._files = files
         self._options = options
+        self._later_options = _full_blocks(options)
         self._cycle = cycle_length
         # With one file open at a time there is no turn to pass: blocks do not matter.
         self._block = block_length if cycle_length > 1 else 1 << 62
@@ -150,11 +162,13 @@ class InterleaveIterator:
     def _open(self, file_index: int, offset: int) -> _Slot:
         return _Slot(file_index, offset, self._feed(file_index, offset), [], 0)
 
-    def _feed(self, file_index: int, offset: int) -> FileFeed:
+    def _feed(self, file_index: int, offset: int, *, later: bool = False) -> FileFeed:
+        """A reader of ``file_index`` from ``offset``; ``later``: a file opened after the
+        first ones, whose first record waits for nobody (its GETs need not start small)."""
         return FileFeed(
             self._files[file_index],
             offset,
-            self._options,
+            self._later_options if later else self._options,
             cond=self._cond,
             byte_cap=self._byte_cap,
             stats=self.stats,
@@ -163,12 +177,12 @@ class InterleaveIterator:
     def _look_ahead(self, slot: _Slot) -> None:
         """Open the next file early once ``slot``'s file has been read to its end."""
         if slot.feed.finished and not self._lookahead and self._next_file < len(self._files):
-            self._lookahead.append(self._feed(self._next_file, 0))
+            self._lookahead.append(self._feed(self._next_file, 0, later=True))
 
     def _open_ahead(self) -> None:
         """Keep ``_ahead`` files of the list open beyond the ones in slots."""
         while len(self._lookahead) < self._ahead and self._next_file + len(self._lookahead) < len(self._files):
-            self._lookahead.append(self._feed(self._next_file + len(self._lookahead), 0))
+            self._lookahead.append(self._feed(self._next_file + len(self._lookahead), 0, later=True))
 
     def __iter__(self) -> InterleaveIterator:
         return self
@@ -286,7 +300,7 @@ class InterleaveIterator:
         assert isinstance(item, FileEnd)
         # The file is done: its place in the cycle goes to the next file, and the turn moves on.
         if self._next_file < len(self._files):
-            feed = self._lookahead.popleft() if self._lookahead else self._feed(self._next_file, 0)
+            feed = self._lookahead.popleft() if self._lookahead else self._feed(self._next_file, 0, later=True)
             self._slots[index] = _Slot(self._next_file, 0, feed, [], 0)
             self._next_file += 1
             if self._ahead > 1:
