@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 from collections import Counter
 
 import pytest
@@ -168,3 +169,52 @@ def test_files_opened_after_the_first_get_whole_blocks_from_their_start(s3_env: 
     both = TFRecordDataset(urls, config=config)
     assert sum(1 for _ in both) == 2 * 5 * 1024
     assert both.stats.requests == alone.stats.requests + whole_blocks
+
+
+def _keys_fetched(s3_env: S3Env) -> tuple[set[str], object]:
+    """The keys of the ranged GETs the clients built from now on send (and the hook's remover)."""
+    keys: set[str] = set()
+
+    def seen(request: object = None, **kwargs: object) -> None:
+        url = str(getattr(request, "url", ""))
+        if getattr(request, "method", "") == "GET" and "ahead-" in url:
+            keys.add(url.rsplit("/", 1)[-1].split("?")[0])
+
+    def hook(client: object, config: object, role: object) -> None:
+        client.meta.events.register("before-send.s3", seen)  # type: ignore[attr-defined]
+
+    s3_client.clear_client_cache()
+    return keys, s3_client.add_client_hook(hook)
+
+
+@pytest.mark.parametrize(("budget", "most"), [(4 << 20, 10), (512 << 10, 7)])
+def test_more_files_open_ahead_while_the_network_has_room(
+    s3_env: S3Env, monkeypatch: pytest.MonkeyPatch, budget: int, most: int
+) -> None:
+    # Sizes unknown (explicit URLs): 4 files ahead to begin with. While the first file is
+    # read, each chunk taken opens one more if the scheduler has an idle slot and budget,
+    # up to one file per block of the streams' budget (4 MiB: all 9 others; 512 KiB: 6).
+    from tfrecord_s3.storage import scheduler as scheduler_module
+
+    roomy = scheduler_module.TransferScheduler(max_requests=64, initial_window=64)
+    monkeypatch.setattr(scheduler_module, "_scheduler", roomy)
+    first = [bytes([i % 251]) * 1000 for i in range(2000)]
+    urls = [s3_env.put("ahead-00.tfrecord", b"".join(encode_frame(r) for r in first))]
+    urls += [s3_env.put(f"ahead-{i:02d}.tfrecord", encode_frame(b"x" * 100) * 50) for i in range(1, 10)]
+    keys, remove = _keys_fetched(s3_env)
+    try:
+        config = S3Config.from_env(block_size=64 << 10, first_block_size=16 << 10, max_pool_connections=2)
+        iterator = iter(TFRecordDataset(urls, config=config, max_bytes_in_flight=budget))
+        assert [next(iterator) for _ in first] == first
+        deadline = time.monotonic() + 10
+        while len(keys) < most and time.monotonic() < deadline:
+            time.sleep(0.02)
+        opened = len(keys)
+        assert sum(1 for _ in iterator) == 9 * 50
+    finally:
+        remove()  # type: ignore[operator]
+        s3_client.clear_client_cache()
+    if most == 10:
+        assert opened == 10
+    else:
+        assert 5 <= opened <= most

@@ -313,3 +313,33 @@ def test_a_new_stream_starts_slow_one_block_ahead_then_doubling() -> None:
             ahead.append(len(stream._pending))
         assert ahead == [1, 2, 4, 8]
         assert got + stream.readall() == data
+
+
+def test_a_stream_whose_first_block_is_full_size_reads_ahead_from_its_first_get() -> None:
+    # A dataset's file opened ahead asks for full blocks from its start: nobody waits on its
+    # first record, so its read-ahead goes out with the first GET at full width.
+    data = random.Random(7).randbytes(8 * 64 * KiB)
+    for first_block, expected in ((16 * KiB, 1), (64 * KiB, 7)):
+        scheduler = TransferScheduler(max_requests=16, initial_window=16)
+        reader = MemoryReader(data)
+        with adaptive(reader, scheduler, read_ahead=16, first_block=first_block, block_size=64 * KiB) as stream:
+            got = stream.read(len(data))
+            assert len(stream._pending) == expected
+            assert got + stream.readall() == data
+
+
+def test_room_for_a_new_stream_needs_an_idle_slot_nobody_asked_for_and_budget() -> None:
+    scheduler = TransferScheduler(max_requests=4, initial_window=2, clock=Clock())
+    client = Client()
+    assert scheduler.has_room(10, 100)
+    assert scheduler.try_start(client, 50, 100)
+    assert scheduler.has_room(50, 100)
+    assert not scheduler.has_room(51, 100)  # over the budget
+    assert scheduler.try_start(client, 10, 100)
+    assert not scheduler.has_room(1, 100)  # no idle slot
+    assert not scheduler.try_start(client, 1, 100)  # refused: the client waits for a slot
+    scheduler.request_done()  # a slot frees: the refused client is topped up, not a newcomer
+    assert client.topped == 1
+    assert scheduler.has_room(1, 100)
+    assert not scheduler.try_start(client, 50, 100)  # refused for bytes: asked, not served
+    assert not scheduler.has_room(1, 100)

@@ -7,7 +7,10 @@ an open file has been read to its end, so a new file's first request overlaps th
 tail. S3: the next files of the list are opened ahead from the start, as many as half the
 budget holds by their listed sizes (up to :data:`MAX_FILES_AHEAD`; 4 when sizes are not
 known): many small objects then cost about one first-byte latency per batch of them, not
-one per object, and a large one's ramp-up overlaps the file before it.
+one per object, and a large one's ramp-up overlaps the file before it. With the process's
+transfer scheduler (the default), more files are opened ahead whenever the open streams
+leave it idle slots and budget (up to one file per block of the streams' budget): otherwise
+the network would idle once the files ahead were fetched, until the consumer reached them.
 
 Deterministic order is TensorFlow's interleave: ``block_length`` records from each open
 file in turn; a finished file's place is taken by the next file in the list.
@@ -32,6 +35,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..records.framing import FRAME_OVERHEAD
 from ..storage import exit_safety
+from ..storage.scheduler import TransferScheduler, process_scheduler
 from .prefetch import Failure, FileEnd, FileFeed, ReadOptions, Skipped
 from .stats import DatasetStats
 
@@ -64,6 +68,14 @@ def _full_blocks(options: ReadOptions) -> ReadOptions:
     if config is None or config.read_ahead is not None or config.first_block_size >= config.block_size:
         return options
     return dataclasses.replace(options, config=config.replace(first_block_size=config.block_size))
+
+
+def _adaptive_scheduler(options: ReadOptions) -> TransferScheduler | None:
+    """The process's transfer scheduler when the files' S3 streams use it, else None."""
+    config = options.config
+    if config is None or config.read_ahead is not None:
+        return None
+    return process_scheduler(config.max_pool_connections)
 
 
 def files_digest(files: list[str]) -> str:
@@ -104,8 +116,15 @@ class InterleaveIterator:
         self._block = block_length if cycle_length > 1 else 1 << 62
         self._deterministic = deterministic
         self._ahead = files_ahead(files, max_bytes_in_flight)
+        # More files ahead while the network has room (see the module doc): S3 with the scheduler.
+        self._scheduler = _adaptive_scheduler(options) if self._ahead > 1 else None
+        self._ahead_max = self._ahead
+        if self._scheduler is not None:
+            config = options.config
+            by_budget = config.max_bytes_in_flight // max(config.block_size, 1)
+            self._ahead_max = max(self._ahead, min(MAX_FILES_AHEAD, by_budget, len(files) - 1))
         # Files opened ahead queue records too: with more than one, they share the budget.
-        queues = cycle_length + (self._ahead if self._ahead > 1 else 0)
+        queues = cycle_length + (self._ahead_max if self._ahead_max > 1 else 0)
         self._byte_cap = max(max_bytes_in_flight // queues, 1)
         self.stats = stats
         self._cond = threading.Condition()
@@ -175,14 +194,31 @@ class InterleaveIterator:
         )
 
     def _look_ahead(self, slot: _Slot) -> None:
-        """Open the next file early once ``slot``'s file has been read to its end."""
+        """Open the next file early once ``slot``'s file has been read to its end (or, S3
+        with the scheduler, once the network has room for it)."""
         if slot.feed.finished and not self._lookahead and self._next_file < len(self._files):
             self._lookahead.append(self._feed(self._next_file, 0, later=True))
+        self._open_more_ahead()
 
     def _open_ahead(self) -> None:
         """Keep ``_ahead`` files of the list open beyond the ones in slots."""
         while len(self._lookahead) < self._ahead and self._next_file + len(self._lookahead) < len(self._files):
             self._lookahead.append(self._feed(self._next_file + len(self._lookahead), 0, later=True))
+
+    def _open_more_ahead(self) -> None:
+        """One more file ahead (up to ``_ahead_max``) when the open streams leave the
+        scheduler idle slots and budget for it (called each time a chunk is taken)."""
+        scheduler = self._scheduler
+        if scheduler is None or len(self._lookahead) >= self._ahead_max:
+            return
+        index = self._next_file + len(self._lookahead)
+        if index >= len(self._files):
+            return
+        config = self._options.config
+        size = getattr(self._files[index], "size", None)
+        first = config.block_size if not isinstance(size, int) else min(size, config.block_size)
+        if scheduler.has_room(first, config.max_bytes_in_flight):
+            self._lookahead.append(self._feed(index, 0, later=True))
 
     def __iter__(self) -> InterleaveIterator:
         return self
@@ -305,6 +341,7 @@ class InterleaveIterator:
             self._next_file += 1
             if self._ahead > 1:
                 self._open_ahead()
+                self._open_more_ahead()
         else:
             self._slots[index] = None
         if index == self._cur:

@@ -135,6 +135,13 @@ class TransferScheduler:
             self._take(nbytes)
             return True
 
+    def has_room(self, nbytes: int, max_bytes: int) -> bool:
+        """Whether a new stream could start now: a slot free that no open stream asked for
+        (none was refused one), and ``nbytes`` more within ``max_bytes`` held. The
+        dataset's interleave opens its next file ahead when the streams open leave room."""
+        with self._lock:
+            return self._in_flight < self._window and not self._hungry and self._held + nbytes <= max_bytes
+
     def attach(self) -> None:
         """A stream opened (the budget's equal shares are counted over open streams)."""
         with self._lock:

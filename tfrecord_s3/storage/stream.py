@@ -131,6 +131,10 @@ class BlockStream(io.RawIOBase):
         self._scheduler = scheduler
         self._max_bytes = max_bytes_in_flight
         self._first_block = None if first_block is None else min(first_block, block_size)
+        # A first block of the full size says nobody waits on this stream's first record (a
+        # dataset's file opened ahead): its read-ahead starts with its first GET, at full
+        # width, instead of the slow start that keeps a small first GET alone.
+        self._eager = scheduler is not None and first_block is not None and first_block >= block_size
         # How this transport's exceptions are retried, raised and logged: the reader's own
         # (``reader.faults``) unless given here.
         self._faults = faults if faults is not None else faults_of(reader)
@@ -361,7 +365,7 @@ class BlockStream(io.RawIOBase):
         if entry is None and self._scheduler is not None:
             self._scheduler.start_now(end - start)
         # The first GET of a stream goes alone: the first record waits for nothing else.
-        first = self._reads == 1 and self._scheduler is not None
+        first = self._reads == 1 and self._scheduler is not None and not self._eager
         if sequential and not first:
             self.top_up()
         # The block wanted now is fetched on the caller's thread unless already under way.
@@ -407,7 +411,7 @@ class BlockStream(io.RawIOBase):
             last = next(reversed(self._pending.values()), None)
             start = last.end if last is not None else self._ahead_from
             cap = self._read_ahead
-            if scheduler is not None:
+            if scheduler is not None and not self._eager:
                 # Slow start per stream: 1, 2, 4... blocks ahead as its reader takes blocks, so a
                 # new stream's first records do not wait behind a burst of new GET threads.
                 cap = min(cap, 1 << min(self._reads - 1, 16))
