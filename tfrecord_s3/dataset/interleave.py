@@ -127,7 +127,8 @@ class InterleaveIterator:
         queues = cycle_length + (self._ahead_max if self._ahead_max > 1 else 0)
         self._byte_cap = max(max_bytes_in_flight // queues, 1)
         self.stats = stats
-        self._cond = threading.Condition()
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)  # the consumer waits on it; feeds notify it
         self._closed = False
         self._slots: list[_Slot | None] = [None] * cycle_length
         self._cur = 0
@@ -189,6 +190,7 @@ class InterleaveIterator:
             offset,
             self._later_options if later else self._options,
             cond=self._cond,
+            lock=self._lock,
             byte_cap=self._byte_cap,
             stats=self.stats,
         )

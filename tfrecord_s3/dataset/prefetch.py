@@ -85,7 +85,13 @@ def abort_storage(stream: object) -> None:
 
 
 class FileFeed:
-    """Reads ``path`` from ``start_offset`` in its own thread; the consumer calls :meth:`take`."""
+    """Reads ``path`` from ``start_offset`` in its own thread; the consumer calls :meth:`take`.
+
+    ``cond`` is the consumer's: notified when this feed queues something. ``lock`` is the
+    lock under it, shared by all feeds of the consumer; each feed's producer waits for room
+    on a condition of its own over that lock, so a chunk taken wakes only its producer (one
+    shared condition woke every feed's thread on every hand-off: 12% of the time the GIL
+    was held, reading eight S3 files at once)."""
 
     def __init__(
         self,
@@ -94,6 +100,7 @@ class FileFeed:
         options: ReadOptions,
         *,
         cond: threading.Condition,
+        lock: threading.RLock,
         byte_cap: int,
         stats: DatasetStats,
     ) -> None:
@@ -101,6 +108,7 @@ class FileFeed:
         self.start_offset = start_offset
         self._options = options
         self._cond = cond
+        self._space = threading.Condition(lock)
         self._cap = max(byte_cap, 1)
         # Hand-off chunks are bytes outside the queue (being filled, being consumed): keep
         # them at half the cap, so a small cap still bounds memory.
@@ -123,7 +131,7 @@ class FileFeed:
         """The next chunk; the caller holds the condition and has checked :meth:`ready`."""
         chunk, nbytes = self._chunks.popleft()
         self._bytes -= nbytes
-        self._cond.notify_all()
+        self._space.notify()
         return chunk
 
     def stop(self) -> None:
@@ -132,6 +140,7 @@ class FileFeed:
         with self._cond:
             self._closing = True
             self._chunks.clear()
+            self._space.notify()
             self._cond.notify_all()
             storage = self._storage
         if storage is not None:
@@ -146,7 +155,7 @@ class FileFeed:
         with self._cond:
             # One oversized chunk may always pass when the queue is empty: no deadlock.
             while self._bytes and self._bytes + nbytes > self._cap and not self._closing:
-                self._cond.wait(_WAIT_SECONDS)
+                self._space.wait(_WAIT_SECONDS)
             if self._closing:
                 return False
             self._chunks.append((items, nbytes))
