@@ -332,7 +332,8 @@ def test_no_leak_over_many_scans() -> None:
 def test_empty_bytearray_is_a_writable_bytearray_of_the_size_asked() -> None:
     for size in (0, 1, 3 << 20):
         buffer = native.empty_bytearray(size)
-        assert type(buffer) is bytearray and len(buffer) == size
+        assert type(buffer) is bytearray
+        assert len(buffer) == size
         buffer[-1:] = b"z" if size else b""
         assert buffer[-1:] == (b"z" if size else b"")
     with pytest.raises(ValueError, match="negative size"):

@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 import io
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,6 +50,12 @@ class HiccupFaults:
 
     def describe(self, exc: BaseException) -> str:
         return f"hiccup transport: {type(exc).__name__}"
+
+    def answered(self, exc: BaseException) -> bool:
+        return False
+
+    def timed_out(self, exc: BaseException) -> bool:
+        return False
 
 
 class ChunkReader:
@@ -159,3 +167,14 @@ def test_blockstream_knows_no_s3_client_library() -> None:
     imported = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     assert not {name for name in imported if "s3_" in name or name.split(".")[0] in ("botocore", "boto3", "urllib3")}
+
+
+def test_the_stream_and_its_retry_rules_load_no_s3_client_library() -> None:
+    # Not only stream.py's own imports: nothing it loads (retry rules, hedging, scheduler,
+    # buffers) pulls botocore, boto3 or urllib3 in. A fresh interpreter tells.
+    probe = (
+        "import sys, tfrecord_s3.storage.stream, tfrecord_s3.storage.retry\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('botocore', 'boto3', 'urllib3')))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

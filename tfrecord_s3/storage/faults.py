@@ -49,6 +49,15 @@ class TransportFaults(Protocol):
         """A short description safe to log: never text that may echo request details."""
         ...
 
+    def answered(self, exc: BaseException) -> bool:
+        """Whether the server replied to the failed request (an error status): it is up,
+        so the time since is not a stall."""
+        ...
+
+    def timed_out(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is a read timeout: its last byte came one read timeout earlier."""
+        ...
+
 
 class NeutralFaults:
     """Builtin exceptions only: a dropped connection, a timeout or a body cut short is
@@ -69,6 +78,12 @@ class NeutralFaults:
 
     def describe(self, exc: BaseException) -> str:
         return type(exc).__name__
+
+    def answered(self, exc: BaseException) -> bool:
+        return False  # builtin exceptions carry no reply
+
+    def timed_out(self, exc: BaseException) -> bool:
+        return isinstance(exc, TimeoutError)
 
 
 NEUTRAL_FAULTS = NeutralFaults()

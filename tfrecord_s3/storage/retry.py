@@ -20,9 +20,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import botocore.exceptions as bce
-import urllib3.exceptions as u3e
-
 from ..config import S3Config
 from ..errors import ConfigError
 
@@ -67,9 +64,6 @@ class RetryPolicy:
         return rng.uniform(0.0, ceiling)
 
 
-_TIMEOUTS = (TimeoutError, u3e.TimeoutError, bce.ReadTimeoutError, bce.ConnectTimeoutError)
-
-
 def policy_for(config: S3Config) -> RetryPolicy:
     """The retry policy an :class:`S3Config` asks for."""
     return RetryPolicy(
@@ -102,14 +96,16 @@ class StallWatch:
         did not answer (refused, reset, timed out), as while it restarts."""
         return self._budget is not None and not self.answered
 
-    def after_fault(self, exc: BaseException, *, progressed: bool) -> None:
-        """Note a failed try: bytes arrived during it, or the server answered with an error."""
-        self.answered = isinstance(getattr(exc, "response", None), dict)
-        if self.answered:
+    def after_fault(self, *, answered: bool, timed_out: bool, progressed: bool) -> None:
+        """Note a failed try: the server ``answered`` with an error, it ``timed_out`` (a
+        read timeout), bytes arrived during it (``progressed``). The transport says which
+        (its :class:`~tfrecord_s3.storage.faults.TransportFaults`)."""
+        self.answered = answered
+        if answered:
             self.since = self._clock()
         elif progressed:
             # A try that timed out got its last byte one read timeout before it failed.
-            waited = self._read_timeout if isinstance(exc, _TIMEOUTS) else 0.0
+            waited = self._read_timeout if timed_out else 0.0
             self.since = max(self.since, self._clock() - waited)
 
     def stalled(self) -> float:

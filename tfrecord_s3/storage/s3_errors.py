@@ -300,6 +300,9 @@ def describe(exc: BaseException) -> str:
     return connection_detail(exc) or type(exc).__name__
 
 
+_TIMEOUTS = (TimeoutError, u3e.TimeoutError, bce.ReadTimeoutError, bce.ConnectTimeoutError)
+
+
 class S3Faults:
     """:class:`~tfrecord_s3.storage.faults.TransportFaults` of botocore/urllib3 (what
     :class:`~tfrecord_s3.storage.s3_reader.S3RangeReader` hands to BlockStream)."""
@@ -314,6 +317,12 @@ class S3Faults:
 
     def describe(self, exc: BaseException) -> str:
         return describe(exc)
+
+    def answered(self, exc: BaseException) -> bool:
+        return isinstance(getattr(exc, "response", None), dict)  # botocore's ClientError
+
+    def timed_out(self, exc: BaseException) -> bool:
+        return isinstance(exc, _TIMEOUTS)
 
 
 S3_FAULTS = S3Faults()

@@ -46,7 +46,7 @@ def head_object(location: S3Path, config: S3Config) -> dict[str, Any]:
         except Exception as exc:
             # botocore retried what it retries; a known server that does not answer at all
             # (restarting) is waited for within the stall budget, as a GET would be.
-            watch.after_fault(exc, progressed=False)
+            watch.after_fault(answered=S3_FAULTS.answered(exc), timed_out=False, progressed=False)
             restarting = config.endpoint_url in _answered_endpoints and not watch.answered
             if restarting and classify(exc) is Fault.TRANSIENT and backoff.try_spend(attempt, watch=watch):
                 continue

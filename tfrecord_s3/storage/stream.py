@@ -498,7 +498,8 @@ class BlockStream(io.RawIOBase):
                 if fault is Fault.THROTTLE and self._scheduler is not None:
                     self._scheduler.throttled()  # fewer GETs in flight, not only a pause
                 progressed = progress.received > before
-                watch.after_fault(exc, progressed=progressed)
+                faults = self._faults
+                watch.after_fault(answered=faults.answered(exc), timed_out=faults.timed_out(exc), progressed=progressed)
                 if progressed:
                     attempt = 1  # the budget still bounds a connection that always breaks
                 _log.warning(
