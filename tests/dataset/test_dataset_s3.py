@@ -195,8 +195,10 @@ def test_more_files_open_ahead_while_the_network_has_room(
     # read, each chunk taken opens one more if the scheduler has an idle slot and budget,
     # up to one file per block of the streams' budget (4 MiB: all 9 others; 512 KiB: 6).
     from tfrecord_s3.storage import scheduler as scheduler_module
+    from tfrecord_s3.storage.process_local import ProcessLocal
 
-    roomy = scheduler_module.TransferScheduler(max_requests=64, initial_window=64)
+    roomy = ProcessLocal(lambda: scheduler_module.TransferScheduler(max_requests=64, initial_window=64))
+    roomy.get()  # made now: the streams find it, whatever cap they ask for
     monkeypatch.setattr(scheduler_module, "_scheduler", roomy)
     first = [bytes([i % 251]) * 1000 for i in range(2000)]
     urls = [s3_env.put("ahead-00.tfrecord", b"".join(encode_frame(r) for r in first))]

@@ -20,8 +20,9 @@ stops every thread of the process: 3.2 against 2.85 s/GB of client CPU).
 from __future__ import annotations
 
 import bisect
-import os
 import threading
+
+from .process_local import ProcessLocal
 
 try:
     from ..records._native import empty_bytearray as _new_buffer
@@ -104,16 +105,9 @@ class BufferPool:
             self._idle += size
 
 
-_lock = threading.Lock()
-_pool: BufferPool | None = None
-_pid = os.getpid()
+_pool = ProcessLocal(BufferPool)
 
 
 def process_buffers() -> BufferPool:
     """This process's pool (a fresh one after a fork: a DataLoader worker's streams are its own)."""
-    global _pool, _pid
-    with _lock:
-        if _pool is None or _pid != os.getpid():
-            _pool = BufferPool()
-            _pid = os.getpid()
-        return _pool
+    return _pool.get()

@@ -20,12 +20,13 @@ second GET (and buffer) at a time.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from .process_local import ProcessLocal
 
 __all__ = [
     "HEDGE_MULTIPLE",
@@ -287,16 +288,9 @@ def join(live: set[Leg]) -> None:
             thread.join()
 
 
-_lock = threading.Lock()
-_tracker: LatencyTracker | None = None
-_pid = os.getpid()
+_tracker = ProcessLocal(LatencyTracker)
 
 
 def process_tracker() -> LatencyTracker:
     """This process's tracker (a fresh one after a fork)."""
-    global _tracker, _pid
-    with _lock:
-        if _tracker is None or _pid != os.getpid():
-            _tracker = LatencyTracker()
-            _pid = os.getpid()
-        return _tracker
+    return _tracker.get()

@@ -23,11 +23,12 @@ blocks ready ahead. The clock is injectable, so tests drive the window without s
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
+
+from .process_local import ProcessLocal
 
 __all__ = ["Client", "TransferScheduler", "process_scheduler"]
 
@@ -106,6 +107,11 @@ class TransferScheduler:
     def rate(self) -> float:
         """Bytes per second of the last complete sample."""
         return self._rate
+
+    def raise_cap(self, max_requests: int) -> None:
+        """Allow up to ``max_requests`` GETs in flight if that is more than now."""
+        with self._lock:
+            self.max_requests = max(self.max_requests, max_requests)
 
     def reset_peaks(self) -> None:
         """Start the peak figures from now (benchmarks and tests read them per run)."""
@@ -242,19 +248,12 @@ class TransferScheduler:
             self._grew_at = None
 
 
-_lock = threading.Lock()
-_scheduler: TransferScheduler | None = None
-_pid = os.getpid()
+_scheduler = ProcessLocal(TransferScheduler)
 
 
 def process_scheduler(max_requests: int) -> TransferScheduler:
     """This process's scheduler (a fresh one after a fork: DataLoader workers each have one).
     ``max_requests`` raises its cap when a config with a larger connection pool shows up."""
-    global _scheduler, _pid
-    with _lock:
-        if _scheduler is None or _pid != os.getpid():
-            _scheduler = TransferScheduler(max_requests=max_requests)
-            _pid = os.getpid()
-        elif max_requests > _scheduler.max_requests:
-            _scheduler.max_requests = max_requests
-        return _scheduler
+    scheduler = _scheduler.get(lambda: TransferScheduler(max_requests=max_requests))
+    scheduler.raise_cap(max_requests)
+    return scheduler
