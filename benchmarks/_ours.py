@@ -74,3 +74,28 @@ class SchedulerWindow:
         runs = self.runs.get(measurement.reader)
         if runs:
             measurement.extra["scheduler"] = runs[-1]
+
+
+class Instruments:
+    """What each reader's runs cost besides time, recorded around every run: the S3 server's
+    CPU, the shaped network's counters (requests, connections) and, for our readers, the
+    window our scheduler reached. ``wrap`` a run, ``annotate`` its measurement."""
+
+    def __init__(self, server: Any) -> None:
+        from .peers._common import NetworkStats, ServerCPU
+
+        self.server_cpu = ServerCPU(server.process.pid)
+        self.net = NetworkStats(server.stats_url)
+        self.window = SchedulerWindow()
+
+    def wrap(self, reader: str, run: Any) -> Any:
+        return self.window.wrap(reader, self.net.wrap(reader, self.server_cpu.wrap(reader, run)))
+
+    def wrap_plans(self, plans: list[tuple[str, str, Any]]) -> list[tuple[str, str, Any]]:
+        return [(reader, scenario, self.wrap(reader, run)) for reader, scenario, run in plans]
+
+    def annotate(self, measurement: Any) -> None:
+        self.server_cpu.annotate(measurement)
+        self.net.annotate(measurement)
+        if measurement.reader.startswith("ours"):
+            self.window.annotate(measurement)

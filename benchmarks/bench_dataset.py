@@ -13,9 +13,9 @@ from typing import Any
 
 from ._common import TF_VENV, Results, Settings, Target, alternate, collect_peer, own_versions, parse_settings
 from ._data import FEATURE_SPEC, RecordFile, example_shards
-from ._ours import Missing, SchedulerWindow, feature_spec, piece
+from ._ours import Instruments, Missing, feature_spec, piece
 from ._servers import S3rver, environment, network, s3rver
-from .peers._common import Measurement, NetworkStats, Plan, ServerCPU, measure_interleaved
+from .peers._common import Measurement, Plan, measure_interleaved
 
 BUCKET = "bench"
 SHARDS = 8
@@ -132,14 +132,11 @@ def run(settings: Settings) -> Results:
                     (f"ours TFRecordDataset(num_parallel_reads={TF_PARALLEL}).batch({BATCH})", TF_PARALLEL, "batch"),
                     (f"ours (num_parallel_reads={TF_PARALLEL}).batch({BATCH}).parse_examples()", TF_PARALLEL, "parse"),
                 ]
-            server_cpu = ServerCPU(server.process.pid)
-            net = NetworkStats(server.stats_url)
-            window = SchedulerWindow()
+            instruments = Instruments(server)
             runnable: list[Plan] = []
             if shaped:
-                runnable.append(
-                    (CEILING, scenario, net.wrap(CEILING, _ceiling(server, list(keys), [f.bytes for f in files])))
-                )
+                bytes_only = _ceiling(server, list(keys), [f.bytes for f in files])
+                runnable.append((CEILING, scenario, instruments.wrap(CEILING, bytes_only)))
             parallel_of: dict[str, int | None] = {}
             how_of: dict[str, str] = {}
             for name, parallel, how in plans:
@@ -150,7 +147,7 @@ def run(settings: Settings) -> Results:
                     continue
                 if not parallel_of:
                     reader()  # warm-up of our first reader: clients, credentials, connection pools
-                runnable.append((name, scenario, window.wrap(name, net.wrap(name, server_cpu.wrap(name, reader)))))
+                runnable.append((name, scenario, instruments.wrap(name, reader)))
                 parallel_of[name] = parallel
                 how_of[name] = how
             cap = int(piece("tfrecord_s3.dataset", "DEFAULT_MAX_BYTES_IN_FLIGHT")[0]) if runnable else 0
@@ -159,12 +156,10 @@ def run(settings: Settings) -> Results:
                 # Within a round the settings run in turn: each sees the same server and machine.
                 found: list[tuple[str, Measurement]] = []
                 for m in measure_interleaved(runnable, repeats):
-                    server_cpu.annotate(m)
-                    net.annotate(m)
+                    instruments.annotate(m)
                     if m.reader == CEILING:
                         found.append(("ceiling", m))
                         continue
-                    window.annotate(m)
                     m.extra["num_parallel_reads"] = parallel_of[m.reader]
                     m.extra["how"] = how_of[m.reader]  # the series of the report's parallel-reads chart
                     m.extra["max_bytes_in_flight"] = cap

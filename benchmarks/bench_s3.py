@@ -27,9 +27,9 @@ from ._common import (
     parse_settings,
 )
 from ._data import FEATURE_SPEC, RecordFile, example_file
-from ._ours import Missing, SchedulerWindow, piece
+from ._ours import Instruments, Missing, piece
 from ._servers import REGION, S3rver, environment, network, s3rver
-from .peers._common import Measurement, NetworkStats, Plan, ServerCPU, measure_interleaved
+from .peers._common import Measurement, Plan, measure_interleaved
 
 BUCKET = "bench"
 KEY = "single/examples.tfrecord"
@@ -250,21 +250,13 @@ def run(settings: Settings) -> Results:
                     continue
                 plans.append((name, SCENARIO, reader))
             # Within a round, the ceiling and ours run in turn: they see the same server and machine.
-            server_cpu = ServerCPU(server.process.pid)
-            net = NetworkStats(server.stats_url)
-            window = SchedulerWindow()
-            plans = [
-                (name, scenario, window.wrap(name, net.wrap(name, server_cpu.wrap(name, run))))
-                for name, scenario, run in plans
-            ]
+            instruments = Instruments(server)
+            plans = instruments.wrap_plans(plans)
 
             def ours(repeats: int) -> list[tuple[str, Measurement]]:
                 found: list[tuple[str, Measurement]] = []
                 for measurement in measure_interleaved(plans, repeats):
-                    server_cpu.annotate(measurement)
-                    net.annotate(measurement)
-                    if measurement.reader.startswith("ours"):
-                        window.annotate(measurement)
+                    instruments.annotate(measurement)
                     if measurement.reader == "ours open_s3 read()":
                         measurement.extra["counters"] = dict(counters)
                     if measurement.reader == CRT_STREAM:

@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 from ._common import PEERS_VENV, Results, Settings, Target, alternate, collect_peer, own_versions, parse_settings
 from ._data import small_objects
-from ._ours import SchedulerWindow, piece
+from ._ours import Instruments, piece
 from ._servers import REGION, environment, network, s3rver
-from .peers._common import Measurement, NetworkStats, Plan, ServerCPU, measure_interleaved
+from .peers._common import Measurement, Plan, measure_interleaved
 
 BUCKET = "small"
 PREFIX = "objs/"
@@ -50,9 +50,7 @@ def run(settings: Settings) -> Results:
         server.upload(BUCKET, keys)
         results.versions["network"] = server.network.describe()
         print(f"  [small] {len(files)} objects, {size / 1e6:.0f} MB on {server.endpoint}", flush=True)
-        server_cpu = ServerCPU(server.process.pid)
-        net = NetworkStats(server.stats_url)
-        window = SchedulerWindow()
+        instruments = Instruments(server)
         with environment(server.env_ours()):
             plans: list[Plan] = []
             for name, parallel in [(DEFAULTS, None)] + [
@@ -60,15 +58,13 @@ def run(settings: Settings) -> Results:
             ]:
                 reader = _ours(pattern, parallel, records)
                 sized = _sized(reader, size)
-                plans.append((name, scenario, window.wrap(name, net.wrap(name, server_cpu.wrap(name, sized)))))
+                plans.append((name, scenario, instruments.wrap(name, sized)))
             plans[0][2]()  # warm-up: clients, credentials
 
             def ours(repeats: int) -> list[tuple[str, Measurement]]:
                 found = []
                 for m in measure_interleaved(plans, repeats):
-                    server_cpu.annotate(m)
-                    net.annotate(m)
-                    window.annotate(m)
+                    instruments.annotate(m)
                     found.append(("ours", m))
                 return found
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from ._common import REPO, WORK_DIR, Results, Settings, Target, alternate, own_versions, parse_settings
 from ._data import example_file
-from ._ours import Missing, SchedulerWindow, piece
+from ._ours import Instruments, Missing, piece
 from ._servers import REGION, S3rver, _stop, environment, network, s3rver
 from .bench_s3 import (
     BUCKET,
@@ -37,7 +37,7 @@ from .bench_s3 import (
     _check,
     _counters,
 )
-from .peers._common import Measurement, NetworkStats, Plan, ServerCPU, measure_interleaved
+from .peers._common import Measurement, Plan, measure_interleaved
 
 SCENARIO = "s3 single object, TLS"
 STREAM = "boto3 get_object streaming over TLS (1 MiB reads)"
@@ -154,22 +154,14 @@ def run(settings: Settings) -> Results:
                         results.note(f"skipped {label}: {exc}")
                         continue
                     plans.append((label, SCENARIO, reader))
-            server_cpu = ServerCPU(server.process.pid)
-            net = NetworkStats(server.stats_url)
-            window = SchedulerWindow()
-            plans = [
-                (name, scenario, window.wrap(name, net.wrap(name, server_cpu.wrap(name, go))))
-                for name, scenario, go in plans
-            ]
+            instruments = Instruments(server)
+            plans = instruments.wrap_plans(plans)
 
             def side(repeats: int) -> list[tuple[str, Measurement]]:
                 found: list[tuple[str, Measurement]] = []
                 for measurement in measure_interleaved(plans, repeats):
-                    server_cpu.annotate(measurement)
-                    net.annotate(measurement)
+                    instruments.annotate(measurement)
                     ours = measurement.reader.startswith("ours")
-                    if ours:
-                        window.annotate(measurement)
                     if measurement.reader == READ:
                         measurement.extra["counters"] = dict(counters)
                     found.append(("ours" if ours else "ceiling", measurement))
