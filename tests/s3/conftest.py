@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,3 +57,20 @@ def tls_front(s3_env: S3Env, tls_certificates: Certificates, monkeypatch: pytest
     finally:
         s3_client.clear_client_cache()
         front.stop()
+
+
+@pytest.fixture
+def sent_gets(s3_env: S3Env) -> Iterator[list[dict[str, str]]]:
+    """Headers of every GetObject our clients send (each try), in the order sent."""
+    seen: list[dict[str, str]] = []
+
+    def record(request: Any, **kwargs: Any) -> None:
+        seen.append({k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()})
+
+    def hook(client: Any, config: Any, role: Any) -> None:
+        client.meta.events.register("before-send.s3.GetObject", record)
+
+    s3_client.clear_client_cache()
+    remove = s3_client.add_client_hook(hook)
+    yield seen
+    remove()

@@ -41,6 +41,8 @@ def shards(s3_env: S3Env, count: int) -> list[str]:
 def test_a_two_file_dataset_builds_one_client_per_role(s3_env: S3Env, built: Counter[str]) -> None:
     paths = shards(s3_env, 2)
     assert len(list(tfr.TFRecordDataset(paths))) == 2 * len(RECORDS)
+    assert built == {"data": 1}  # no HEAD (the first GET says the size): no control client
+    assert tfr.stat(paths[0]).length > 0
     assert built == {"control": 1, "data": 1}
 
 
@@ -52,4 +54,4 @@ def test_more_files_and_stream_policy_variants_build_no_more(s3_env: S3Env, buil
         assert variant.client_settings == config.client_settings
         with tfr.open(paths[0], "rb", config=variant) as f:
             assert len(f.read()) == len(b"".join(encode_frame(r) for r in RECORDS))
-    assert built == {"control": 1, "data": 1}
+    assert built == {"data": 1}  # no HEAD: the first GETs said the sizes

@@ -41,6 +41,15 @@ def open_records(
         max_decompression_ratio=max_decompression_ratio,
         config=config,
     )
+    try:
+        # The first read now, on this thread: an S3 object's first GET (which says its size,
+        # in place of a HEAD) raises here for a missing file, as documented above.
+        peek = getattr(raw, "peek", None)
+        if peek is not None:
+            peek(1)
+    except BaseException:
+        raw.close()
+        raise
     frames = iter_frames(
         stream,
         path=path,
@@ -69,7 +78,9 @@ def open_record_stream(
 ) -> tuple[BinaryIO, BinaryIO]:
     """(the storage stream, the stream of uncompressed bytes positioned at ``start_offset``).
 
-    Closing the first closes both; the first keeps the storage counters (requests, retries)."""
+    Closing the first closes both; the first keeps the storage counters (requests, retries).
+    An S3 object is not read yet (a missing one raises at the first read): the caller can
+    hold the storage stream, to abort it, before any GET."""
     compression = resolve_compression(compression_type, path)
     raw = filesystem.open(path, "rb", config=config)
     try:

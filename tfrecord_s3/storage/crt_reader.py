@@ -28,7 +28,7 @@ from .crt_client import CrtTarget, crt_client, load_awscrt, signing_config, targ
 from .s3_client import resolved_credentials
 from .s3_errors import ShortBodyError
 from .s3_path import S3Path
-from .s3_reader import S3RangeReader
+from .s3_reader import S3RangeReader, Stat, head_object
 
 __all__ = ["PART_SIZE", "CrtRangeReader"]
 
@@ -69,9 +69,13 @@ class CrtRangeReader(S3RangeReader):
     """A :class:`~tfrecord_s3.storage.stream.IntoRangeReader` over one S3 object version,
     through ``awscrt``. Thread-safe; pickles without a client (looked up per process)."""
 
-    def __init__(self, location: S3Path, config: S3Config, *, head: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, location: S3Path, config: S3Config, *, head: dict[str, Any] | None = None, stat: Stat = head_object
+    ) -> None:
         load_awscrt()  # a clear ConfigError now, not at the first read
-        super().__init__(location, config, head=head)
+        # Never lazy: the CRT splits a range into parts by the size it is given, so the size
+        # must be known before the first GET.
+        super().__init__(location, config, head=head, stat=stat)
 
     def read_range(self, start: int, end: int) -> bytes:
         out = bytearray(end - start)

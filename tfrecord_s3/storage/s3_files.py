@@ -22,7 +22,7 @@ from .retry import policy_for
 from .s3_client import get_client
 from .s3_errors import translate
 from .s3_path import S3Path
-from .s3_reader import S3RangeReader, head_object
+from .s3_reader import S3RangeReader, Stat, head_object
 from .s3_writer import S3Writer
 from .scheduler import process_scheduler
 from .stream import BlockStream
@@ -69,18 +69,28 @@ def listed_head(path: str) -> dict[str, Any] | None:
     return None
 
 
-def range_reader(location: S3Path, config: S3Config, *, head: dict[str, Any] | None = None) -> S3RangeReader:
-    """The reader of one object over ``config.transport`` (HEAD now unless ``head`` says it)."""
+def range_reader(
+    location: S3Path,
+    config: S3Config,
+    *,
+    head: dict[str, Any] | None = None,
+    lazy: bool = False,
+    stat: Stat = head_object,
+) -> S3RangeReader:
+    """The reader of one object over ``config.transport``: ``stat`` HEADs it now unless
+    ``head`` says it or, ``lazy``, the first GET's reply will (see S3RangeReader). The CRT
+    transport is never lazy: it HEADs now."""
     if config.transport == "crt":
         from .crt_reader import CrtRangeReader  # imports awscrt: only when chosen
 
-        return CrtRangeReader(location, config, head=head)
-    return S3RangeReader(location, config, head=head)
+        return CrtRangeReader(location, config, head=head, stat=stat)
+    return S3RangeReader(location, config, head=head, lazy=lazy, stat=stat)
 
 
 def open_s3_stream(path: str, *, config: S3Config | None = None, **stream_options: Any) -> BlockStream:
-    """The raw :class:`BlockStream` of ``path`` (one HEAD now, none for a
-    :class:`ListedObject`; GETs as it is read).
+    """The raw :class:`BlockStream` of ``path``: no request now; its first GET says the
+    object's size and ETag (a :class:`ListedObject` brings them), later GETs are pinned to
+    that ETag. A missing object raises at the first read, as a HEAD at open would have.
 
     ``stream_options`` go to BlockStream (e.g. ``sleep``, ``rng``) and override the config;
     an explicit ``read_ahead`` there means a fixed window (no scheduler).
@@ -91,14 +101,19 @@ def open_s3_stream(path: str, *, config: S3Config | None = None, **stream_option
         raise not_a_file(path, "a bucket")
     if location.key.endswith("/"):
         raise not_a_file(path, "a prefix (a directory)")
+    reader = range_reader(location, config, head=listed_head(path), lazy=True, stat=_head_of_file)
+    return BlockStream(reader, **stream_policy(config, stream_options))
+
+
+def _head_of_file(location: S3Path, config: S3Config) -> dict[str, Any]:
+    """HEAD an object given as a file: a key that is not there but is a prefix says so."""
     try:
-        reader = range_reader(location, config, head=listed_head(path))
+        return head_object(location, config)
     except ObjectNotFoundError as missing:
         # S3 has no directories: a key that is not there may be a prefix, as `ls` shows it.
         if _has_objects_under(location.child(location.key + "/"), config):
-            raise not_a_file(path, "a prefix (a directory)") from missing
+            raise not_a_file(location.url, "a prefix (a directory)") from missing
         raise
-    return BlockStream(reader, **stream_policy(config, stream_options))
 
 
 def stream_policy(config: S3Config, overrides: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -1,15 +1,19 @@
-"""S3RangeReader: one HEAD at open, then ranged GETs pinned to that version by If-Match.
+"""S3RangeReader: ranged GETs pinned to one object version by If-Match.
 
-Every GET carries ``Range`` and ``If-Match: <ETag from HEAD>`` and its reply must be a 206
-whose ``Content-Range`` is exactly the range asked for (or a 200 carrying the whole object
-when the range starts at 0); anything else is a ResponseError and its bytes are never used
-(RELIABILITY.md invariant 2). Body faults are raised as they come, for BlockStream to resume.
+The version (size and ETag) comes from a listing or a HEAD at open, or, for a ``lazy``
+reader, from the reply to its first GET (``Content-Range: bytes 0-N/<size>`` and ``ETag``):
+opening and reading an object then costs no HEAD. Every later GET carries ``Range`` and
+``If-Match: <that ETag>`` and its reply must be a 206 whose ``Content-Range`` is exactly the
+range asked for (or a 200 carrying the whole object when the range starts at 0); anything
+else is a ResponseError and its bytes are never used (RELIABILITY.md invariant 2). Body
+faults are raised as they come, for BlockStream to resume.
 """
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -32,6 +36,11 @@ from .s3_path import S3Path
 from .socket_receiver import CHUNK, chunk_reader, receive_into, shutdown_socket
 
 __all__ = ["S3RangeReader", "head_object"]
+
+#: What HEADs an object for a reader: :func:`head_object`, or a caller's (which may say more
+#: of a key that is not there, e.g. that it is a prefix).
+Stat = Callable[[S3Path, S3Config], dict[str, Any]]
+_TOTAL = re.compile(r"bytes \d+-\d+/(\d+)")
 
 
 def head_object(location: S3Path, config: S3Config) -> dict[str, Any]:
@@ -88,17 +97,38 @@ class S3RangeReader:
     #: How BlockStream understands this reader's exceptions (botocore's and urllib3's).
     faults = S3_FAULTS
 
-    def __init__(self, location: S3Path, config: S3Config, *, head: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        location: S3Path,
+        config: S3Config,
+        *,
+        head: dict[str, Any] | None = None,
+        lazy: bool = False,
+        stat: Stat = head_object,
+    ) -> None:
+        """``head``: what a listing said of the object (no HEAD). Else ``stat`` HEADs it now,
+        or, ``lazy``, only if the size is asked for before a GET's reply said it (and after a
+        first GET refused: 416 for an empty object, or 404/403, whose typed error is the
+        HEAD's)."""
         self._location = location
         self._config = config
-        head = head if head is not None else head_object(location, config)
-        self._size = int(head["ContentLength"])
-        self._etag: str | None = head.get("ETag")
+        self._stat = stat
+        if head is None and not lazy:
+            head = stat(location, config)
+        self._size: int | None = None if head is None else int(head["ContentLength"])
+        self._etag: str | None = None if head is None else head.get("ETag")
         self._live: set[Any] = set()
         self._live_lock = threading.Lock()
 
     @property
     def size(self) -> int:
+        """The object's size: a lazy reader not yet told it by a reply HEADs for it."""
+        size = self._size
+        return size if size is not None else self._head()
+
+    @property
+    def known_size(self) -> int | None:
+        """The size if known without a request (None for a lazy reader before its first reply)."""
         return self._size
 
     @property
@@ -129,8 +159,12 @@ class S3RangeReader:
 
     def iter_range(self, start: int, end: int) -> Iterator[bytes]:
         """Chunks of bytes ``[start, end)``; raises botocore/urllib3 errors as they happen and
-        ObjectChangedError/ResponseError for replies that must not be used."""
-        body, leftover = self._get(start, end)
+        ObjectChangedError/ResponseError for replies that must not be used. While the size
+        is unknown, ``end`` may pass the object's end: the chunks stop there."""
+        reply = self._get(start, end)
+        if reply is None:
+            return
+        body, end, leftover = reply
         remaining = end - start
         try:
             read = chunk_reader(body)
@@ -149,7 +183,11 @@ class S3RangeReader:
         Raises like :meth:`iter_range`. Bytes go from the socket straight into ``out``."""
         if len(out) != end - start:
             raise ValueError(f"buffer of {len(out)} bytes for a {end - start}-byte range")
-        body, leftover = self._get(start, end)
+        reply = self._get(start, end)
+        if reply is None:
+            return
+        body, end, leftover = reply
+        out = out[: end - start]
         got = 0
         try:
             for count in receive_into(body, out, self.path):
@@ -158,10 +196,13 @@ class S3RangeReader:
         finally:
             self._done(body, unread=got < len(out) or leftover)
 
-    def _get(self, start: int, end: int) -> tuple[Any, bool]:
-        """The body of a checked ranged GET (see the module doc); tracked for :meth:`abort`."""
-        if not 0 <= start < end <= self._size:
-            raise ValueError(f"range [{start}, {end}) outside {self.path} of {self._size} bytes")
+    def _get(self, start: int, end: int) -> tuple[Any, int, bool] | None:
+        """(the body of a checked ranged GET, where its range ends, whether a whole-object
+        200 leaves bytes unread); tracked for :meth:`abort`. While the size is unknown the
+        range may pass the object's end, and None says ``start`` is at or past it."""
+        size = self._size
+        if not 0 <= start < end <= (end if size is None else size):
+            raise ValueError(f"range [{start}, {end}) outside {self.path} of {size} bytes")
         params: dict[str, Any] = {
             "Bucket": self._location.bucket,
             "Key": self._location.key,
@@ -171,6 +212,13 @@ class S3RangeReader:
             params["IfMatch"] = self._etag
         try:
             response = get_client(self._config, "data").get_object(**params)
+        except ClientError as exc:
+            if size is not None or not self._refused_first(exc):
+                raise
+            # The first GET was refused: the HEAD says why in its typed error (the same as
+            # a HEAD at open), or gives the size (an empty object, or ``start`` past its end).
+            size = self._head()
+            return self._get(start, min(end, size)) if start < size else None
         except ValueError as exc:
             # botocore could not parse a header (a Last-Modified or Content-Length cut short
             # with the connection): a cut reply; a server that always sends one exhausts the
@@ -180,15 +228,53 @@ class S3RangeReader:
         with self._live_lock:
             self._live.add(body)
         try:
+            if size is None:
+                end = self._learn(response, start, end)
             # A 200 with the whole object, of which we read a prefix: the rest stays unread.
-            leftover = self._check_reply(response, start, end) and end < self._size
+            leftover = self._check_reply(response, start, end) and end < self.size
         except BaseException as exc:
             cut = isinstance(exc, (ResponseError, ObjectChangedError)) and reply_was_cut(body)
             self._done(body, unread=True)
             if cut:  # not a reply that breaks the protocol: one cut short, worth a retry
                 raise CutReplyError(f"{self.path}: reply cut inside its headers, at byte {start}") from exc
             raise
-        return body, leftover
+        return body, end, leftover
+
+    @staticmethod
+    def _refused_first(exc: ClientError) -> bool:
+        """Whether a first GET's refusal is one a HEAD explains: 416 (an empty object, or a
+        range past the end) and the fatal ones (404, 403); not throttles, 5xx, expired tokens."""
+        return http_status(exc) == 416 or classify(exc) is Fault.FATAL
+
+    def _head(self) -> int:
+        """HEAD the object (``stat``) and keep what a reply has not said yet; its size."""
+        head = self._stat(self._location, self._config)
+        with self._live_lock:
+            if self._size is None:
+                self._size, self._etag = int(head["ContentLength"]), head.get("ETag")
+            return self._size
+
+    def _learn(self, response: dict[str, Any], start: int, end: int) -> int:
+        """Take the size and ETag from the first reply (a 206's ``Content-Range`` total, a
+        whole-object 200's length); where the range asked for ends in the object."""
+        status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+        total: int | None = None
+        if status == 206:
+            found = _TOTAL.fullmatch(str(response.get("ContentRange", "")))
+            total = int(found.group(1)) if found else None
+        elif status == 200 and start == 0:
+            total = int(response.get("ContentLength", -1))
+        if total is None or total < 0:
+            problem = f"HTTP {status} with Content-Range {response.get('ContentRange')!r}"
+            raise ResponseError(
+                f"read {self.path} at byte {start}: {problem}, which does not say the object's size",
+                path=self.path,
+                operation="read",
+            )
+        with self._live_lock:
+            if self._size is None:  # a hedged twin's reply may have said it first
+                self._size, self._etag = total, response.get("ETag")
+            return min(end, self._size)
 
     def _done(self, body: Any, *, unread: bool) -> None:
         with self._live_lock:
@@ -211,13 +297,13 @@ class S3RangeReader:
                 operation="read",
             )
         if status == 206:
-            expected = f"bytes {start}-{end - 1}/{self._size}"
+            expected = f"bytes {start}-{end - 1}/{self.size}"
             got = response.get("ContentRange")
             if got == expected:
                 return False
             problem = f"Content-Range {got!r} instead of {expected!r}"
         elif status == 200:
-            if start == 0 and int(response.get("ContentLength", -1)) == self._size:
+            if start == 0 and int(response.get("ContentLength", -1)) == self.size:
                 return True
             problem = f"HTTP 200 with {response.get('ContentLength')} bytes for range {start}-{end - 1}"
         else:

@@ -20,6 +20,12 @@ the transport's to say: the reader hands in its
 :class:`~tfrecord_s3.storage.faults.TransportFaults` as ``reader.faults`` (S3's for
 :class:`~tfrecord_s3.storage.s3_reader.S3RangeReader`); readers without one get the
 neutral builtin-exception rules. Nothing here knows botocore.
+
+A reader that learns its size from its first reply (a :class:`ProbingRangeReader` whose
+``known_size`` is None, e.g. an S3 object opened without a HEAD) gets its first block asked
+for at the size it would have without knowing the object's end; the reply may be shorter
+(a small object) or empty (``start`` at or past the end). Read-ahead starts once the size
+is known. Asking for ``size`` before that costs the reader a HEAD.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 from ..errors import ResponseError, RetriesExhaustedError, StorageError
 from . import exit_safety
@@ -42,13 +48,27 @@ from .hedging import Closed, HedgePolicy, LatencyTracker, Leg, Progress, join, p
 from .retry import Backoff, RetryPolicy
 from .scheduler import TransferScheduler
 
-__all__ = ["DEFAULT_BLOCK_SIZE", "BlockStream", "IntoRangeReader", "StreamCounters", "StreamingRangeReader"]
+__all__ = [
+    "DEFAULT_BLOCK_SIZE",
+    "BlockStream",
+    "IntoRangeReader",
+    "ProbingRangeReader",
+    "StreamCounters",
+    "StreamingRangeReader",
+]
 
 DEFAULT_BLOCK_SIZE = 16 * 1024 * 1024
 #: Growing blocks: an object (or the rest of one, after a seek) within this many first blocks
 #: is fetched in one GET; the round trip saved is worth more than the earlier first byte.
 _WHOLE_OBJECT_BLOCKS = 4
 _log = logging.getLogger(__name__)
+_UNSAID = object()  # a reader without ``known_size``: its ``size`` is always known
+
+
+def _offers(reader: object, method: str) -> bool:
+    # Not isinstance() against the protocols: that reads every member, ``size`` too, which
+    # costs a probing reader a HEAD.
+    return callable(getattr(reader, method, None))
 
 
 @runtime_checkable
@@ -65,6 +85,18 @@ class IntoRangeReader(RangeReader, Protocol):
     def readinto_range(self, start: int, end: int, out: memoryview) -> Iterator[int]:
         """Fill ``out`` (``end - start`` bytes) from its start, yielding each count written."""
         ...
+
+
+@runtime_checkable
+class ProbingRangeReader(RangeReader, Protocol):
+    """A RangeReader that may not know its size before its first read.
+
+    While ``known_size`` is None, a range may pass the object's end: the reader serves the
+    part inside it (nothing when ``start`` is at or past the end) and knows its size after
+    that read, fault or not, once a reply said it; ``size`` finds it out at a cost."""
+
+    @property
+    def known_size(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -122,7 +154,9 @@ class BlockStream(io.RawIOBase):
         if first_block is not None and first_block < 1:
             raise ValueError(f"first_block must be None or >= 1, not {first_block}")
         self._reader = reader
-        self._size = reader.size
+        # None until the reader's first reply says it (a probing reader).
+        known = getattr(reader, "known_size", _UNSAID)
+        self._size: int | None = reader.size if known is _UNSAID else cast("int | None", known)
         self._path = reader.path
         self._block_size = block_size
         # With a scheduler, read_ahead caps the blocks one stream keeps ahead and the
@@ -141,8 +175,8 @@ class BlockStream(io.RawIOBase):
         self._classify = self._faults.classify
         self._cancel = threading.Event()
         self._backoff = Backoff(policy or RetryPolicy(), sleep=sleep, rng=rng, cancel=self._cancel, clock=clock)
-        self._into = isinstance(reader, IntoRangeReader)
-        self._streaming = isinstance(reader, StreamingRangeReader)
+        self._into = _offers(reader, "readinto_range")
+        self._streaming = _offers(reader, "iter_range")
         self._lock = threading.Lock()
         self._requests = 0
         self._bytes_requested = 0
@@ -162,6 +196,7 @@ class BlockStream(io.RawIOBase):
         self._pending: dict[int, _Ahead] = {}
         self._ahead_from = 0  # where read-ahead continues when nothing is pending
         self._origin = 0  # where the growing block sizes started (first_block mode)
+        self._probed_to = -1  # where a first block that found out the size ended
         self._reads = 0
         self._sequential = False
         self._waiting = False
@@ -180,6 +215,9 @@ class BlockStream(io.RawIOBase):
 
     @property
     def size(self) -> int:
+        """The object's size (asked of the reader, at a cost, when no read has said it yet)."""
+        if self._size is None:
+            self._size = self._reader.size
         return self._size
 
     @property
@@ -240,7 +278,7 @@ class BlockStream(io.RawIOBase):
         elif whence == io.SEEK_CUR:
             target = self._pos + offset
         elif whence == io.SEEK_END:
-            target = self._size + offset
+            target = self.size + offset
         else:
             raise ValueError(f"invalid whence {whence}")
         if target < 0:
@@ -251,12 +289,14 @@ class BlockStream(io.RawIOBase):
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         self._check_open()
         pos = self._pos
-        if pos >= self._size or len(buffer) == 0:
+        if self._at_end(pos) or len(buffer) == 0:
             return 0
         block, inner = self._block, pos - self._block_start
         if not 0 <= inner < len(block):
             block = self._block_for(pos)
             inner = pos - self._block_start
+            if self._at_end(pos):  # the first reply said the object ends before pos
+                return 0
         count = min(len(buffer), len(block) - inner)
         with memoryview(buffer) as out:
             out[:count] = block[inner : inner + count]
@@ -266,11 +306,13 @@ class BlockStream(io.RawIOBase):
     def readall(self) -> bytes:
         self._check_open()
         parts = []
-        while self._pos < self._size:
+        while not self._at_end(self._pos):
             block, inner = self._block, self._pos - self._block_start
             if not 0 <= inner < len(block):
                 block = self._block_for(self._pos)
                 inner = self._pos - self._block_start
+                if self._at_end(self._pos):
+                    break
             parts.append(block[inner:].tobytes())
             self._pos += len(block) - inner
         return b"".join(parts)
@@ -318,14 +360,29 @@ class BlockStream(io.RawIOBase):
         if self.closed:
             raise ValueError(f"I/O operation on closed stream {self._path}")
 
+    def _at_end(self, pos: int) -> bool:
+        return self._size is not None and pos >= self._size
+
+    def _learn_size(self, end: int) -> int:
+        """``end`` cut to the object's end once the reader knows it (a probing reader's
+        first block may be asked for past it)."""
+        if self._size is None:
+            self._size = cast(ProbingRangeReader, self._reader).known_size
+        return end if self._size is None else min(end, self._size)
+
     def _span_end(self, start: int) -> int:
         """Where the block starting at ``start`` ends: block-aligned, or (``first_block``) a
-        size doubling from ``first_block`` at the origin up to ``block_size``."""
+        size doubling from ``first_block`` at the origin up to ``block_size``. While the size
+        is unknown, where the first block would end in an object with no end near."""
+        if self._size is None:
+            if self._first_block is None:
+                return (start // self._block_size + 1) * self._block_size
+            return start + self._first_block
         if self._first_block is None:
             return min(self._size, (start // self._block_size + 1) * self._block_size)
         first, left = self._first_block, self._size - start
-        if start == self._origin and left <= min(_WHOLE_OBJECT_BLOCKS * first, self._block_size):
-            return self._size  # a small object (or its small rest) in one GET
+        if start in (self._origin, self._probed_to) and left <= min(_WHOLE_OBJECT_BLOCKS * first, self._block_size):
+            return self._size  # a small object (or its small rest, or what a probe left) in one GET
         end = start + min(self._block_size, max(first, start - self._origin + first))
         # No tail GET smaller than the first one (it would cost a round trip for little),
         # unless the merged one would pass block_size.
@@ -364,8 +421,9 @@ class BlockStream(io.RawIOBase):
         self._settle(cancelled, released)
         if entry is None and self._scheduler is not None:
             self._scheduler.start_now(end - start)
-        # The first GET of a stream goes alone: the first record waits for nothing else.
-        first = self._reads == 1 and self._scheduler is not None and not self._eager
+        # The first GET of a stream goes alone: the first record waits for nothing else (and,
+        # the size unknown, read-ahead waits for its reply to say where the object ends).
+        first = self._reads == 1 and ((self._scheduler is not None and not self._eager) or self._size is None)
         if sequential and not first:
             self.top_up()
         # The block wanted now is fetched on the caller's thread unless already under way.
@@ -378,11 +436,15 @@ class BlockStream(io.RawIOBase):
             finally:
                 self._waiting = False
         else:
+            probing = self._size is None
             try:
                 block = self._fetch(start, end)
             finally:
                 if self._scheduler is not None:
                     self._scheduler.request_done()
+            if probing:  # the reply said where the object ends
+                with self._plan:
+                    self._ahead_from = self._probed_to = start + len(block)
         self._block = block
         if sequential and first:
             self.top_up()
@@ -406,7 +468,7 @@ class BlockStream(io.RawIOBase):
         the scheduler grants within that cap."""
         scheduler = self._scheduler
         with self._plan:
-            if self._cancel.is_set() or not self._sequential or self._read_ahead == 0:
+            if self._cancel.is_set() or not self._sequential or self._read_ahead == 0 or self._size is None:
                 return
             last = next(reversed(self._pending.values()), None)
             start = last.end if last is not None else self._ahead_from
@@ -473,8 +535,10 @@ class BlockStream(io.RawIOBase):
                     raise
                 if self._cancel.is_set():
                     raise Closed from exc
+                end = self._learn_size(end)
+                want = max(end - start, 0)
                 if progress.received == want and not isinstance(exc, StorageError):
-                    return progress.out  # every byte arrived; the fault came after the last one
+                    return progress.out[:want]  # every byte arrived; the fault came after the last one
                 fault = self._classify(exc)
                 if fault is Fault.REFRESH:
                     # Once per block: a token that is still expired after a refresh is denied.
@@ -526,9 +590,11 @@ class BlockStream(io.RawIOBase):
                 continue
             finally:
                 self._count_received(progress.received - before)
+                end = self._learn_size(end)
+                want = max(end - start, 0)
             if progress.received != want:  # pragma: no cover - _receive guarantees it
                 raise ResponseError(f"read {self._path}: got {progress.received} of {want} bytes at byte {start}")
-            return progress.out
+            return progress.out[:want]
 
     def _try(self, start: int, end: int, progress: Progress) -> None:
         """One try for the bytes of block ``[start, end)`` not yet in ``progress``: raced by a
@@ -557,8 +623,7 @@ class BlockStream(io.RawIOBase):
         reader = self._reader
         note = self._scheduler.received if self._scheduler is not None else None
         if self._into:
-            assert isinstance(reader, IntoRangeReader)
-            counts = reader.readinto_range(start, end, out[at:])
+            counts = cast(IntoRangeReader, reader).readinto_range(start, end, out[at : at + want])
             try:
                 for count in counts:
                     progress.received += count
@@ -570,8 +635,7 @@ class BlockStream(io.RawIOBase):
                 counts.close()  # type: ignore[attr-defined]
             got = progress.received - at
         elif self._streaming:
-            assert isinstance(reader, StreamingRangeReader)
-            chunks = reader.iter_range(start, end)
+            chunks = cast(StreamingRangeReader, reader).iter_range(start, end)
             got = 0
             try:
                 for chunk in chunks:
@@ -596,6 +660,7 @@ class BlockStream(io.RawIOBase):
             if note is not None:
                 note(want)
             return
+        want = max(self._learn_size(end) - start, 0)
         if got < want:
             raise ShortBodyError(f"{self._path}: body ended after {got} of {want} bytes at byte {start}")
 
