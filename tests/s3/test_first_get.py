@@ -7,6 +7,8 @@ errors and messages for a missing key, a missing bucket or a denied read."""
 from __future__ import annotations
 
 import random
+import socket
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +19,7 @@ from tests.faults.schedule import Fault
 from tfrecord_s3.config import S3Config
 from tfrecord_s3.records.framing import encode_frame
 from tfrecord_s3.records.reader import open_records
-from tfrecord_s3.storage import s3_files
+from tfrecord_s3.storage import s3_client, s3_files
 from tfrecord_s3.storage.s3_files import ListedObject
 
 KiB = 1024
@@ -192,3 +194,36 @@ def test_a_first_get_that_stalls_resumes_pinned_to_its_etag(
     assert list(open_records(url, config=config)) == RECORDS
     assert sent_gets[1]["Range"] == f"bytes=200-{FIRST - 1}"
     assert "If-Match" in sent_gets[1]
+
+
+def test_an_unknown_profile_at_the_first_get_is_a_config_error_not_a_cut_reply(
+    s3_env: S3Env, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    url = s3_env.put("profile.tfrecord", FILE)
+    config = tmp_path / "config"
+    config.write_text("[profile training]\nregion = us-east-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_PROFILE", "nosuch")
+    s3_client.clear_client_cache()
+    with pytest.raises(tfr.ConfigError, match="AWS_PROFILE='nosuch': no such profile"):
+        open_records(url)  # at once: no retries of a client that cannot be built
+
+
+def test_an_endpoint_never_heard_from_fails_at_once_with_the_heads_message(
+    s3_env: S3Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first GET finds nothing listening where no server ever answered: no retries, and
+    # the error is the HEAD's (what an open said before), naming the endpoint.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("S3_ENDPOINT", f"127.0.0.1:{port}")
+    monkeypatch.setenv("S3_USE_HTTPS", "0")
+    s3_client.clear_client_cache()
+    url = s3_env.url("anything.tfrecord")
+    with pytest.raises(tfr.StorageError) as by_stat:
+        tfr.stat(url)
+    with pytest.raises(tfr.StorageError) as by_open:
+        open_records(url)
+    assert str(by_open.value) == str(by_stat.value)
+    assert f"cannot connect to http://127.0.0.1:{port}" in str(by_open.value)

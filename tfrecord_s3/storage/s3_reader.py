@@ -210,20 +210,28 @@ class S3RangeReader:
         }
         if self._etag:
             params["IfMatch"] = self._etag
+        client = get_client(self._config, "data")  # a ConfigError (say, no such profile) is no cut reply
         try:
-            response = get_client(self._config, "data").get_object(**params)
+            response = client.get_object(**params)
         except ClientError as exc:
+            _answered_endpoints.add(self._config.endpoint_url)
             if size is not None or not self._refused_first(exc):
                 raise
             # The first GET was refused: the HEAD says why in its typed error (the same as
             # a HEAD at open), or gives the size (an empty object, or ``start`` past its end).
-            size = self._head()
-            return self._get(start, min(end, size)) if start < size else None
+            return self._after_head(start, end)
         except ValueError as exc:
             # botocore could not parse a header (a Last-Modified or Content-Length cut short
             # with the connection): a cut reply; a server that always sends one exhausts the
             # retries.
             raise CutReplyError(f"{self.path}: reply with an unreadable header, at byte {start}") from exc
+        except Exception:
+            if size is not None or self._config.endpoint_url in _answered_endpoints:
+                raise  # BlockStream retries: the server answered before
+            # An endpoint never heard from is more likely misconfigured: the HEAD says so at
+            # once, as it did at open (or it answers now, and says the size).
+            return self._after_head(start, end)
+        _answered_endpoints.add(self._config.endpoint_url)
         body = response["Body"]
         with self._live_lock:
             self._live.add(body)
@@ -245,6 +253,12 @@ class S3RangeReader:
         """Whether a first GET's refusal is one a HEAD explains: 416 (an empty object, or a
         range past the end) and the fatal ones (404, 403); not throttles, 5xx, expired tokens."""
         return http_status(exc) == 416 or classify(exc) is Fault.FATAL
+
+    def _after_head(self, start: int, end: int) -> tuple[Any, int, bool] | None:
+        """A first GET that failed: HEAD (raising its typed error), then GET again knowing
+        the size, or None when ``start`` is at or past the end."""
+        size = self._head()
+        return self._get(start, min(end, size)) if start < size else None
 
     def _head(self) -> int:
         """HEAD the object (``stat``) and keep what a reply has not said yet; its size."""
