@@ -48,7 +48,7 @@ def scenarios(quick: bool) -> list[tuple[str, Scenario, str, str]]:
     rows: list[tuple[str, Scenario, str, str]] = []
     for compression in ("", "GZIP"):
         rows += [
-            ("N1 reset before headers", net.n1, compression, "get+head"),
+            ("N1 reset before headers", net.n1, compression, "get+first-get"),
             ("N2 reset after N body bytes", net.n2, compression, "reset"),
             ("N3 clean close after N bytes", net.n3, compression, "close"),
             ("N4 reset at every offset", net.n4, compression, "sweep"),

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import botocore.exceptions as bce
 from botocore.exceptions import ClientError
 
 from ..config import S3Config
@@ -225,7 +226,7 @@ class S3RangeReader:
             # with the connection): a cut reply; a server that always sends one exhausts the
             # retries.
             raise CutReplyError(f"{self.path}: reply with an unreadable header, at byte {start}") from exc
-        except Exception:
+        except bce.ConnectionError:  # no connection at all (refused, timed out, TLS)
             if size is not None or self._config.endpoint_url in _answered_endpoints:
                 raise  # BlockStream retries: the server answered before
             # An endpoint never heard from is more likely misconfigured: the HEAD says so at
