@@ -160,12 +160,14 @@ def a1(world: World, compression: str, variant: str = "expired_token", inject: b
 
 
 def a2(world: World, compression: str, variant: str = "get", inject: bool = True) -> Outcome:
-    """403 AccessDenied (on a GET past the first block, or on the HEAD): fails at once, with
-    a message naming bucket and key and carrying no secret."""
+    """403 AccessDenied (on a GET past the first block, or at open: on the first GET and the
+    HEAD that then says why): fails at once, with a message naming bucket and key and
+    carrying no secret."""
     corpus = make_file(0, RECORDS, compression=compression)
     url = world.put("a2.tfrecord", corpus.blob)
     if inject:
         if variant == "head":
+            world.proxy.add_rule(Fault.access_denied(), method="GET", key=world.key("a2"), nth=1)
             world.proxy.add_rule(Fault.access_denied(), method="HEAD", key=world.key("a2"), nth=1)
         else:
             world.proxy.add_rule(Fault.access_denied(), method="GET", key=world.key("a2"), window=(BLOCK, BLOCK + 1))

@@ -59,8 +59,8 @@ def test_error_texts_hold_no_secret_for_a_dead_endpoint(with_token: World) -> No
         placeholder.bind(("127.0.0.1", 0))
         port = placeholder.getsockname()[1]
     config = S3Config.from_env(endpoint_url=f"http://127.0.0.1:{port}", connect_timeout=0.5, botocore_max_attempts=1)
-    with pytest.raises(tfr.StorageError) as caught:
-        open_s3(f"s3://{with_token.bucket}/k", config=config)
+    with pytest.raises(tfr.StorageError) as caught, open_s3(f"s3://{with_token.bucket}/k", config=config) as f:
+        f.read(1)  # an open sends no request: its first read raises
     error = caught.value
     texts = {
         "message": str(error),
