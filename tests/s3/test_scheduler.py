@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Iterator
 
 from tests.s3.memory_reader import Fail, MemoryReader, client_error
 from tfrecord_s3.storage.scheduler import TransferScheduler
@@ -343,3 +344,47 @@ def test_room_for_a_new_stream_needs_an_idle_slot_nobody_asked_for_and_budget() 
     assert scheduler.has_room(1, 100)
     assert not scheduler.try_start(client, 50, 100)  # refused for bytes: asked, not served
     assert not scheduler.has_room(1, 100)
+
+
+class ProbingReader(MemoryReader):
+    """Knows its size only once its first reply began (as an S3 object opened without a
+    HEAD); the body of its first range holds back (boundedly) until a second is asked for."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data, chunk=16 * KiB)
+        self.replied = False
+        self.first_done = False
+        self.second_asked = threading.Event()
+        self.second_before_first_done: bool | None = None
+
+    @property
+    def known_size(self) -> int | None:
+        return len(self.data) if self.replied else None
+
+    def iter_range(self, start: int, end: int) -> Iterator[bytes]:
+        number = len(self.calls)
+        if number == 1:
+            self.second_before_first_done = not self.first_done
+            self.second_asked.set()
+        self.replied = True
+        for index, piece in enumerate(super().iter_range(start, min(end, len(self.data)))):
+            if number == 0 and index == 1:
+                self.second_asked.wait(5)
+            yield piece
+        if number == 0:
+            self.first_done = True
+
+
+def test_an_eager_stream_reads_ahead_once_its_first_reply_says_the_size() -> None:
+    # A file opened ahead (full first block) whose size only the first reply says: its next
+    # GETs go out while that reply's body still comes, not a whole block's transfer later.
+    # A stream with a small first block keeps it alone, for its first record.
+    data = random.Random(8).randbytes(4 * 64 * KiB)
+    for first_block, overlapped in ((64 * KiB, True), (16 * KiB, False)):
+        reader = ProbingReader(data)
+        scheduler = TransferScheduler(max_requests=16, initial_window=16)
+        options = {"read_ahead": 16, "first_block": first_block, "block_size": 64 * KiB}
+        with adaptive(reader, scheduler, **options) as stream:
+            got = stream.read(len(data))
+            assert got + stream.readall() == data
+        assert reader.second_before_first_done is overlapped

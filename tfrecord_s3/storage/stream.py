@@ -363,6 +363,14 @@ class BlockStream(io.RawIOBase):
     def _at_end(self, pos: int) -> bool:
         return self._size is not None and pos >= self._size
 
+    def _size_learned(self) -> None:
+        """The first reply of a probing reader came: read ahead from the end of its block."""
+        with self._plan:
+            if self._size is None:
+                self._size = cast(ProbingRangeReader, self._reader).known_size
+        if self._size is not None:
+            self.top_up()
+
     def _learn_size(self, end: int) -> int:
         """``end`` cut to the object's end once the reader knows it (a probing reader's
         first block may be asked for past it)."""
@@ -622,6 +630,9 @@ class BlockStream(io.RawIOBase):
         at = progress.received
         reader = self._reader
         note = self._scheduler.received if self._scheduler is not None else None
+        # An eager stream's first reply says the size: its read-ahead starts then, not once
+        # the whole first block is in (that is a whole block's transfer time later).
+        learn = self._eager and self._size is None
         if self._into:
             counts = cast(IntoRangeReader, reader).readinto_range(start, end, out[at : at + want])
             try:
@@ -629,6 +640,9 @@ class BlockStream(io.RawIOBase):
                     progress.received += count
                     if note is not None:
                         note(count)
+                    if learn:
+                        learn = False
+                        self._size_learned()
                     if progress.tick() or self._cancel.is_set():
                         raise Closed
             finally:
@@ -646,6 +660,9 @@ class BlockStream(io.RawIOBase):
                     progress.received += len(chunk)
                     if note is not None:
                         note(len(chunk))
+                    if learn:
+                        learn = False
+                        self._size_learned()
                     if progress.tick() or self._cancel.is_set():
                         raise Closed
             finally:
