@@ -327,14 +327,3 @@ def test_no_leak_over_many_scans() -> None:
             native.scan(blob, 0, len(blob), True, 5)
     gc.collect()
     assert sys.getallocatedblocks() - before < 100
-
-
-def test_empty_bytearray_is_a_writable_bytearray_of_the_size_asked() -> None:
-    for size in (0, 1, 3 << 20):
-        buffer = native.empty_bytearray(size)
-        assert type(buffer) is bytearray
-        assert len(buffer) == size
-        buffer[-1:] = b"z" if size else b""
-        assert buffer[-1:] == (b"z" if size else b"")
-    with pytest.raises(ValueError, match="negative size"):
-        native.empty_bytearray(-1)

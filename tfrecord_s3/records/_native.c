@@ -333,26 +333,9 @@ done:
     return result;
 }
 
-/* A bytearray of n bytes left as malloc gave them: bytearray(n) zeroes its bytes with the
-   GIL held, and a block buffer is overwritten by the socket anyway. */
-static PyObject *py_empty_bytearray(PyObject *self, PyObject *args) {
-    (void)self;
-    Py_ssize_t size;
-    if (!PyArg_ParseTuple(args, "n", &size)) {
-        return NULL;
-    }
-    if (size < 0) {
-        PyErr_SetString(PyExc_ValueError, "empty_bytearray: negative size");
-        return NULL;
-    }
-    return PyByteArray_FromStringAndSize(NULL, size);
-}
-
 static PyMethodDef methods[] = {
     {"crc32c", py_crc32c, METH_VARARGS, "crc32c(data, value=0) -> int: CRC32C of data, continuing from value."},
     {"_crc32c_portable", py_crc32c_portable, METH_VARARGS, "crc32c() without hardware instructions (for tests)."},
-    {"empty_bytearray", py_empty_bytearray, METH_VARARGS,
-     "empty_bytearray(size) -> bytearray of size bytes, contents undefined (not zeroed)."},
     {"scan", py_scan, METH_VARARGS,
      "scan(buffer, start, end, verify_crc, max_record_bytes) -> (records, consumed, status, length)"},
     {NULL, NULL, 0, NULL},

@@ -10,11 +10,13 @@ Here a stream hands a block back once its consumer has moved past it, and the ne
 any stream takes the smallest pooled buffer that holds it (at most twice its length, so
 the budget's count of a block's bytes stays close to the memory it pins). The pool keeps
 at most :data:`POOL_BYTES` and is emptied when the last stream detaches, so memory goes
-back once reading stops. New buffers come from the compiled kernel's ``empty_bytearray``
-(``bytearray(n)`` zeroes them first, with the GIL held; allocating and filling 8 MiB
-buffers measured 0.09 s/GB against 0.26 s/GB), else from ``bytearray``. Anonymous
-memory maps were tried too and cost more (each faults in page by page, and unmapping one
-stops every thread of the process: 3.2 against 2.85 s/GB of client CPU).
+back once reading stops.
+
+New buffers are plain ``bytearray``, zeroed. Two ways to skip the zeroing were measured and
+dropped: anonymous memory maps (each faults in page by page and unmapping one stops every
+thread of the process: 3.2 against 2.85 s/GB of client CPU on eight shards), and an
+uninitialised ``bytearray`` from C (its pages then fault in inside ``recv_into``: 1,000
+objects of 114 KB took 6.2-7.8 s against 5.2-8.2 s zeroed, alternating in one process).
 """
 
 from __future__ import annotations
@@ -23,11 +25,6 @@ import bisect
 import threading
 
 from .process_local import ProcessLocal
-
-try:
-    from ..records._native import empty_bytearray as _new_buffer
-except ImportError:  # the compiled kernel did not build: zeroed buffers, same results
-    _new_buffer = bytearray
 
 __all__ = ["POOL_BYTES", "BufferPool", "process_buffers"]
 
@@ -80,7 +77,7 @@ class BufferPool:
                 self.reused += 1
                 return memoryview(buffer)[:length]
             self.allocated += length
-        return memoryview(_new_buffer(length))
+        return memoryview(bytearray(length))
 
     def give(self, block: memoryview) -> None:
         """Take back the buffer under ``block``; its caller no longer reads or writes it."""
