@@ -38,7 +38,10 @@ def get_threads() -> list[threading.Thread]:
 def config(**changes: object) -> S3Config:
     """Adaptive mode (hedging on) with small blocks, a low hedge floor and a long read
     timeout: a GET the proxy holds up 30 s is hedged long before; loopback GETs are never
-    that slow, even on a busy machine."""
+    that slow, even on a busy machine. The streams are opened with ``first_block=None``
+    (aligned blocks, read ahead as the reader goes): a full-size first block would make a
+    stream eager, all its GETs at once, and the held-up one could be the last in flight,
+    which is left to its read timeout rather than hedged."""
     options: dict[str, object] = {
         "block_size": BLOCK,
         "first_block_size": BLOCK,
@@ -74,7 +77,7 @@ def test_a_get_held_up_30_s_is_hedged_and_the_bytes_are_exact(
     s3_proxy.add_rule(fault, method="GET", key=KEY, window=(SLOW, SLOW + 1), nth=1)
     latency = LatencyTracker()
     began = time.monotonic()
-    with s3_files.open_s3_stream(url, config=config(), latency=latency) as stream:
+    with s3_files.open_s3_stream(url, config=config(), latency=latency, first_block=None) as stream:
         got = stream.readall()
         counters = stream.counters()
     took = time.monotonic() - began
@@ -109,7 +112,7 @@ def test_a_dataset_counts_its_hedges(s3_env: S3Env, s3_proxy: FaultProxy) -> Non
 
 def test_no_hedge_when_every_get_is_prompt(url: str, s3_proxy: FaultProxy) -> None:
     latency = LatencyTracker()
-    with s3_files.open_s3_stream(url, config=config(hedge_after=10.0), latency=latency) as stream:
+    with s3_files.open_s3_stream(url, config=config(hedge_after=10.0), latency=latency, first_block=None) as stream:
         assert stream.readall() == DATA
         assert stream.counters().hedges == 0
     assert len(s3_proxy.requests(method="GET", key=KEY)) == stream.counters().requests
@@ -120,7 +123,7 @@ def test_no_hedge_when_every_get_is_prompt(url: str, s3_proxy: FaultProxy) -> No
 
 def test_hedging_off_and_fixed_windows_never_race(url: str, s3_proxy: FaultProxy) -> None:
     for options in ({"hedge_after": None}, {"read_ahead": 2}):
-        with s3_files.open_s3_stream(url, config=config(**options)) as stream:
+        with s3_files.open_s3_stream(url, config=config(**options), first_block=None) as stream:
             assert stream.readall() == DATA
             assert "hedge" not in s3_files.stream_policy(config(**options))
     assert not get_threads()
@@ -129,7 +132,9 @@ def test_hedging_off_and_fixed_windows_never_race(url: str, s3_proxy: FaultProxy
 def test_slow_down_from_the_server_halves_the_window(url: str, s3_proxy: FaultProxy) -> None:
     s3_proxy.add_rule(Fault.slow_down(), method="GET", key=KEY, nth=3)
     scheduler = TransferScheduler(max_requests=16, initial_window=8)
-    with s3_files.open_s3_stream(url, config=config(throttle_backoff_base=0.001), scheduler=scheduler) as stream:
+    with s3_files.open_s3_stream(
+        url, config=config(throttle_backoff_base=0.001), scheduler=scheduler, first_block=None
+    ) as stream:
         assert stream.readall() == DATA
         assert stream.throttles == 1
     assert scheduler.window == 4
