@@ -366,8 +366,7 @@ class BlockStream(io.RawIOBase):
     def _size_learned(self) -> None:
         """The first reply of a probing reader came: read ahead from the end of its block."""
         with self._plan:
-            if self._size is None:
-                self._size = cast(ProbingRangeReader, self._reader).known_size
+            self._learn_size(0)
         if self._size is not None:
             self.top_up()
 
