@@ -88,8 +88,9 @@ class S3Config:
     stall_budget: float | None = None
     #: Adaptive mode: a GET that goes this many seconds without a byte (headers or body), and
     #: 4x the process's median wait, is raced by a second GET for the bytes it still owes, on
-    #: another connection; the first to finish wins, the other is dropped. Waits past
-    #: ``read_timeout`` are left to the read timeout. None: never.
+    #: another connection; the first to finish wins, the other is dropped. A GET no other GET
+    #: overtook while it waited waits twice as long. Waits past ``read_timeout`` are left to
+    #: the read timeout. None: never.
     hedge_after: float | None = 0.5
     #: Bytes per ranged GET (the largest; see ``first_block_size``).
     block_size: int = 16 * MiB

@@ -20,7 +20,7 @@ from tests.waiting import wait_until
 from tfrecord_s3.config import S3Config
 from tfrecord_s3.errors import ConfigError
 from tfrecord_s3.storage import s3_files
-from tfrecord_s3.storage.hedging import HEDGE_MULTIPLE, HedgePolicy, LatencyTracker
+from tfrecord_s3.storage.hedging import HEDGE_MULTIPLE, LONE_FACTOR, HedgePolicy, LatencyTracker, Leg
 from tfrecord_s3.storage.scheduler import TransferScheduler
 from tfrecord_s3.storage.stream import BlockStream
 
@@ -194,8 +194,8 @@ def test_the_loser_never_writes_into_the_block_it_lost() -> None:
     stream.close()
 
 
-def test_a_lone_slow_get_is_left_to_its_read_timeout() -> None:
-    # Nothing else got a byte while it waited: no sign that another GET would do better.
+def test_a_lone_slow_get_is_left_to_its_read_timeout_while_no_get_ever_answered() -> None:
+    # No GET of the process got a byte yet: nothing says the server answers at all.
     data = random.Random(12).randbytes(10_000)
     reader = HeldReader(data)
     stream = stream_of(reader)
@@ -204,6 +204,41 @@ def test_a_lone_slow_get_is_left_to_its_read_timeout() -> None:
     assert stream.counters().hedges == 0
     assert reader.calls == [(0, 10_000)]
     stream.close()
+
+
+def test_a_lone_slow_get_is_hedged_against_the_process_history() -> None:
+    # The last GET in flight (a file opened ahead asks for all its blocks at once, and this
+    # one is held up after the others ended): earlier GETs answered in 10 ms, so waiting
+    # twice the patience is enough to say this one is stuck.
+    data = random.Random(13).randbytes(10_000)
+    reader = HeldReader(data)
+    latency = LatencyTracker()
+    for _ in range(8):
+        latency.first_byte(0.01)
+    stream = BlockStream(
+        reader, block_size=10_000, read_ahead=2, hedge=HedgePolicy(floor=0.01, read_timeout=60.0), latency=latency
+    )
+    started = time.monotonic()
+    assert stream.read() == data  # held for up to 60 s without the hedge
+    assert time.monotonic() - started >= LONE_FACTOR * HEDGE_MULTIPLE * 0.01
+    assert stream.counters().hedges == 1
+    reader.release.set()  # the held-up GET now gets its reply
+    assert reader.held_done.wait(30)
+    assert reader.calls == [(0, 10_000), (0, 10_000)]  # the hedge asked for all of it again
+    stream.close()
+
+
+def test_a_lone_get_is_never_hedged_past_the_read_timeout() -> None:
+    policy = HedgePolicy(floor=0.01, read_timeout=1.0)
+    latency = LatencyTracker()
+    for _ in range(8):
+        latency.first_byte(0.2)  # patience 0.8 s; a lone GET would wait 1.6 s: the timeout's
+    leg = Leg(memoryview(bytearray(1)), 0, latency)
+    patience = latency.patience(policy, body=False)
+    assert patience == pytest.approx(0.8)
+    assert leg.hedge_due(patience, policy.read_timeout) == float("inf")
+    latency.first_byte(0.2)  # another GET got a byte: this one was overtaken
+    assert leg.hedge_due(patience, policy.read_timeout) <= patience
 
 
 def test_patience_follows_the_median_within_floor_and_read_timeout() -> None:

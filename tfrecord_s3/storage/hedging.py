@@ -6,8 +6,13 @@ on a new connection). A :class:`LatencyTracker` per process keeps the recent fir
 times and the gaps between body chunks of every GET; a try that goes without a byte for
 :data:`HEDGE_MULTIPLE` times the median (never less than the stream's floor, never past its
 read timeout, which retries by itself) while other GETs did get bytes gets a second GET, on
-another connection, for the bytes it has not received yet. The first of the two to finish wins; the other is dropped at
-its next chunk (its connection closed, never pooled).
+another connection, for the bytes it has not received yet. A GET that no other one overtook
+(the last one of a file in flight, a lone reader's) is measured against the process's past
+GETs instead, and waits :data:`LONE_FACTOR` times as long: nothing then tells a stuck
+request from a server slow for everyone, and a second GET would only add load to the latter.
+Before any GET of the process got a byte there is no measure at all, and the read timeout
+decides. The first of the two to finish wins; the other is dropped at its next chunk (its
+connection closed, never pooled).
 
 No byte is written twice into the block the consumer gets: each GET of a race writes into
 its own buffer (the hedge's starts as a copy of the bytes the first one had), and the
@@ -30,6 +35,7 @@ from .process_local import ProcessLocal
 
 __all__ = [
     "HEDGE_MULTIPLE",
+    "LONE_FACTOR",
     "MAX_HEDGES",
     "Closed",
     "HedgePolicy",
@@ -43,6 +49,8 @@ __all__ = [
 
 #: A GET is hedged after this many median waits without a byte.
 HEDGE_MULTIPLE = 4.0
+#: A GET no other GET overtook while it waited is hedged after this many times the patience.
+LONE_FACTOR = 2.0
 #: Races holding a second GET at once, per process (each may hold a second block buffer).
 MAX_HEDGES = 4
 #: Recent waits the medians are taken over.
@@ -179,8 +187,20 @@ class Leg(Progress):
     @property
     def overtaken(self) -> bool:
         """Whether other GETs got bytes since this one's last: the server and network answer,
-        only not this GET (a lone GET, or a server slow for all, is left to its timeout)."""
+        only not this GET."""
         return self._tracker.events > self.seen
+
+    def hedge_due(self, patience: float, read_timeout: float) -> float:
+        """Seconds until this leg is hedged (<= 0: now): ``patience`` after its last byte if
+        another GET overtook it, else :data:`LONE_FACTOR` times that, once the process has
+        a measure (a GET had a first byte) and short of the read timeout; inf: never."""
+        since = self._tracker.clock() - self.last
+        if self.overtaken:
+            return patience - since
+        lone = LONE_FACTOR * patience
+        if lone >= read_timeout or self._tracker.medians()[0] is None:
+            return float("inf")
+        return lone - since
 
 
 class _Race:
@@ -255,8 +275,8 @@ def race(
             if not state.hedged:
                 patience = tracker.patience(policy, body=first.got_first)
                 if patience is not None:
-                    due = first.last + patience - tracker.clock()
-                    if due <= 0 and first.overtaken and not first.done and tracker.try_hedge():
+                    due = first.hedge_due(patience, policy.read_timeout)
+                    if due <= 0 and not first.done and tracker.try_hedge():
                         state.hedged = True
                         held = first.received  # bytes [:held] are written and final
                         on_hedge(held)
@@ -265,7 +285,7 @@ def race(
                         state.start(Leg(out, held, tracker), receive)  # the lock is reentrant
                         continue
                     if due > 0:
-                        wait = min(wait, due)  # else: look again while waiting to be overtaken
+                        wait = min(wait, due)  # else every hedge slot is taken: look again
             state.cond.wait(wait)
     if winner is None:
         best = max(state.legs, key=lambda leg: leg.received)
