@@ -32,6 +32,7 @@ from tfrecord_s3.errors import (
     ResponseError,
     RetriesExhaustedError,
 )
+from tfrecord_s3.storage.buffers import process_buffers
 from tfrecord_s3.storage.retry import Backoff, RetryPolicy
 from tfrecord_s3.storage.stream import BlockStream
 
@@ -276,6 +277,22 @@ def test_sequential_read_ahead_runs_in_parallel() -> None:
     assert read_all(stream) == data
     assert peak >= 2
     assert len(reader.calls) == 8  # read-ahead never fetches a block twice
+
+
+def test_a_closed_stream_gives_its_last_block_back_to_the_pool() -> None:
+    pool = process_buffers()
+    pool.attach()  # another stream still open: the pool keeps what it is given
+    try:
+        stream = make_stream(MemoryReader(pattern(3000)), read_ahead=1)
+        out = bytearray(3000)
+        assert sum(stream.readinto(memoryview(out)[i : i + 1000]) for i in range(0, 3000, 1000)) == 3000
+        assert out == pattern(3000)
+        idle, last = pool.idle_bytes, stream._block.obj
+        stream.close()
+        assert pool.idle_bytes == idle + 1000  # the next GET of any stream takes it
+        assert any(buffer is last for buffer in pool._buffers)
+    finally:
+        pool.detach()
 
 
 def test_close_joins_threads_and_interrupts_backoff() -> None:

@@ -344,6 +344,7 @@ class BlockStream(io.RawIOBase):
                     scheduler.request_done()
             scheduler.detach(self)
             scheduler.release(held)
+        self._recycle(self._block)  # the last block read: no fetch writes into it any more
         self._block = memoryview(b"")
         self._buffers.detach()
         closer = getattr(self._reader, "close", None)
