@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 
 from ..config import S3Config
 from ..errors import ConfigError, ObjectChangedError, ObjectNotFoundError, ResponseError, StorageError
+from .direct_get import get_object
 from .retry import Backoff, policy_for
 from .s3_client import get_client, refresh_credentials
 from .s3_errors import (
@@ -204,16 +205,12 @@ class S3RangeReader:
         size = self._size
         if not 0 <= start < end <= (end if size is None else size):
             raise ValueError(f"range [{start}, {end}) outside {self.path} of {size} bytes")
-        params: dict[str, Any] = {
-            "Bucket": self._location.bucket,
-            "Key": self._location.key,
-            "Range": f"bytes={start}-{end - 1}",
-        }
+        headers = {"Range": f"bytes={start}-{end - 1}"}
         if self._etag:
-            params["IfMatch"] = self._etag
+            headers["If-Match"] = self._etag
         client = get_client(self._config, "data")  # a ConfigError (say, no such profile) is no cut reply
         try:
-            response = client.get_object(**params)
+            response = get_object(client, self._location, self._config, headers)
         except ClientError as exc:
             _answered_endpoints.add(self._config.endpoint_url)
             if size is not None or not self._refused_first(exc):
