@@ -16,6 +16,7 @@ import tfrecord_s3 as tfr
 from tests.conftest import S3Env
 from tfrecord_s3.config import S3Config
 from tfrecord_s3.storage import direct_get, s3_client
+from tfrecord_s3.storage.request_target import target_of
 from tfrecord_s3.storage.s3_path import S3Path
 
 DATA = random.Random(21).randbytes(40_000)
@@ -105,5 +106,49 @@ def test_without_credentials_botocore_says_why(s3_env: S3Env, monkeypatch: pytes
         client = s3_client.get_client(config, "data")
         with pytest.raises(Exception, match="credentials"):
             direct_get.get_object(client, S3Path.parse(url), config, {"Range": "bytes=0-9"})
+    finally:
+        s3_client.clear_client_cache()
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "region"),
+    [
+        (None, "us-west-2"),
+        (None, "us-east-1"),
+        ("http://127.0.0.1:9000", "us-east-1"),
+        ("https://s3.example", "eu-west-1"),
+        ("AWS_ENDPOINT_URL=http://127.0.0.1:9000", "us-east-1"),  # botocore's own variable
+    ],
+)
+@pytest.mark.parametrize("bucket", ["my-bucket", "my.bucket", "My_Bucket"])
+def test_the_target_is_the_url_botocore_sends_to(
+    endpoint: str | None, region: str, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # botocore's own choice, read at its before-send hook and never sent anywhere.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    if endpoint is not None and endpoint.startswith("AWS_ENDPOINT_URL="):
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint.split("=", 1)[1])
+        endpoint = None
+
+    class Sent(Exception):
+        pass
+
+    def stop(request: Any, **kwargs: Any) -> None:
+        raise Sent(request.url)
+
+    config = S3Config(region=region, endpoint_url=endpoint)
+    key = "dir/odd key+1~é.bin"
+    s3_client.clear_client_cache()
+    try:
+        client = s3_client.get_client(config, "data")
+        client.meta.events.register("before-send.s3.GetObject", stop)
+        with pytest.raises(Sent) as sent:
+            client.get_object(Bucket=bucket, Key=key, Range="bytes=0-9")
+        target = target_of(S3Path(bucket, key), config)
+        # us-east-1: botocore's rules pick the legacy global host, its metadata the regional
+        # one; S3 serves that region's buckets on both.
+        expected = str(sent.value).replace("s3.amazonaws.com", "s3.us-east-1.amazonaws.com")
+        assert target.url == expected
     finally:
         s3_client.clear_client_cache()

@@ -15,25 +15,18 @@ there, so tearing them down would wait forever).
 from __future__ import annotations
 
 import os
-import re
 import threading
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 from ..config import S3Config
 from ..errors import ConfigError
 from .s3_client import get_client
-from .s3_path import S3Path
 
-__all__ = ["CRT_EXTRA", "CrtTarget", "crt_client", "load_awscrt", "signing_config", "target_of"]
+__all__ = ["CRT_EXTRA", "crt_client", "load_awscrt", "signing_config"]
 
 #: What to install for this transport (pyproject.toml's ``crt`` extra).
 CRT_EXTRA = 'pip install "tfrecord-s3[crt]"'
-# Bucket names botocore's "auto" addressing puts in the host name (virtual-hosted style).
-_DNS_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
-# Characters of a key left as they are in the request path (SigV4 for S3 signs it encoded once).
-_PATH_SAFE = "/-_.~"
 #: The smallest memory limit the CRT accepts.
 _MIN_MEMORY_LIMIT = 256 * 1024 * 1024
 
@@ -70,32 +63,6 @@ class _ClientKey:
     connect_timeout_ms: int
     connections: int
     memory_limit: int
-
-
-@dataclass(frozen=True)
-class CrtTarget:
-    """Where a ranged GET goes: the ``Host`` header, the encoded request path, and the
-    endpoint URL (scheme, host, port) errors name."""
-
-    host: str
-    path: str
-    endpoint_url: str
-    tls: bool
-
-
-def target_of(location: S3Path, config: S3Config) -> CrtTarget:
-    """The request target of ``location``: path-style on a custom endpoint (as boto3 with
-    ``S3_ENDPOINT``), else the endpoint boto3 resolved (region, ``AWS_ENDPOINT_URL``) with
-    the bucket in the host name when its name allows (botocore's "auto")."""
-    endpoint = config.endpoint_url or str(get_client(config).meta.endpoint_url)
-    parts = urlsplit(endpoint)
-    key = quote(location.key, safe=_PATH_SAFE)
-    prefix = parts.path.rstrip("/")
-    tls = parts.scheme == "https"
-    virtual = not config.uses_path_style and _DNS_BUCKET.match(location.bucket) is not None
-    if virtual:
-        return CrtTarget(f"{location.bucket}.{parts.netloc}", f"{prefix}/{key}", endpoint, tls)
-    return CrtTarget(parts.netloc, f"{prefix}/{quote(location.bucket, safe='')}/{key}", endpoint, tls)
 
 
 def crt_client(config: S3Config) -> Any:

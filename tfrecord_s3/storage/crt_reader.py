@@ -24,7 +24,8 @@ import urllib3.exceptions as u3e
 
 from ..config import S3Config
 from ..errors import ObjectChangedError, ResponseError, StorageError
-from .crt_client import CrtTarget, crt_client, load_awscrt, signing_config, target_of
+from .crt_client import crt_client, load_awscrt, signing_config
+from .request_target import RequestTarget, target_of
 from .s3_client import resolved_credentials
 from .s3_errors import ShortBodyError
 from .s3_path import S3Path
@@ -128,7 +129,7 @@ class CrtRangeReader(S3RangeReader):
             with self._live_lock:
                 self._live.discard(request)
 
-    def _send(self, transfer: _Transfer, target: CrtTarget) -> Any:
+    def _send(self, transfer: _Transfer, target: RequestTarget) -> Any:
         awscrt = load_awscrt()
         credentials = resolved_credentials()
         if credentials is None:
@@ -159,7 +160,7 @@ class CrtRangeReader(S3RangeReader):
 class _Transfer:
     """One range's progress, written by the CRT's threads and read by the reader's."""
 
-    def __init__(self, reader: CrtRangeReader, out: memoryview, start: int, end: int, target: CrtTarget) -> None:
+    def __init__(self, reader: CrtRangeReader, out: memoryview, start: int, end: int, target: RequestTarget) -> None:
         self._reader = reader
         self._out = out
         self.start = start

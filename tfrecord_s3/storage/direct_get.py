@@ -4,8 +4,8 @@
 builder, a dozen events and its response parser: 3.0-3.9 ms of client CPU per GET on the
 2-core benchmark machine, against 0.8-1.0 ms for the same GET sent with urllib3 alone. That
 is most of the client's CPU when reading many small objects, and ~0.3 s per GB of 16 MiB
-blocks. Here the request goes to the target the CRT transport uses (path-style on a custom
-endpoint, else the bucket in the host name when its name allows, as botocore's "auto"), is
+blocks. Here the request goes where botocore's "auto" addressing would send it
+(:func:`~tfrecord_s3.storage.request_target.target_of`, the CRT transport's too), is
 signed by botocore's own SigV4 signer with the credentials its chain resolves, and is sent
 through the client's own HTTP session: its connection pool, TLS settings, proxies, timeouts
 and its mapping of urllib3 faults to botocore's exceptions. The client's ``before-send``
@@ -29,7 +29,7 @@ from botocore.endpoint import convert_to_response_dict
 from botocore.parsers import ResponseParserFactory
 
 from ..config import S3Config
-from .crt_client import target_of
+from .request_target import target_of
 from .s3_client import resolved_credentials
 from .s3_path import S3Path
 
@@ -50,11 +50,7 @@ def get_object(client: Any, location: S3Path, config: S3Config, headers: dict[st
     if session is None or credentials is None:
         return _through_botocore(client, location, headers)
     target = target_of(location, config)
-    request = AWSRequest(
-        method="GET",
-        url=f"{'https' if target.tls else 'http'}://{target.host}{target.path}",
-        headers=headers,
-    )
+    request = AWSRequest(method="GET", url=target.url, headers=headers)
     S3SigV4Auth(credentials, "s3", config.region).add_auth(request)
     prepared = request.prepare()
     prepared.stream_output = True
