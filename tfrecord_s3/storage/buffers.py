@@ -9,9 +9,8 @@ block size a stream used to recycle, so nearly every GET paid it.
 Here a stream hands a block back once its consumer has moved past it (its last one when it
 closes), and the next GET of any stream takes the smallest pooled buffer that holds it (at
 most twice its length, so the budget's count of a block's bytes stays close to the memory
-it pins). The pool keeps
-at most :data:`POOL_BYTES` and is emptied when the last stream detaches, so memory goes
-back once reading stops.
+it pins). The pool keeps at most :data:`POOL_BYTES` and is emptied when the last stream
+detaches, so memory goes back once reading stops.
 
 New buffers are plain ``bytearray``, zeroed. Two ways to skip the zeroing were measured and
 dropped: anonymous memory maps (each faults in page by page and unmapping one stops every
